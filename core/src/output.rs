@@ -1,0 +1,53 @@
+//! What the core asks its runtime to do.
+
+use raft::eraftpb;
+
+use crate::ids::{ClientId, GroupId, NodeId, RequestId};
+use crate::reply::Reply;
+use crate::storage::WriteBatch;
+
+/// One thing for the runtime to carry out. Drain them with
+/// [`Node::poll_output`](crate::Node::poll_output) after every input.
+#[must_use]
+#[derive(Clone, Debug)]
+pub enum Output {
+    /// Send a Raft message of `group` to node `to`. Delivery is best effort: the runtime may
+    /// drop it (full queue, dead peer) because Raft retries. When a peer cannot be reached the
+    /// runtime says so with [`Node::handle_unreachable`](crate::Node::handle_unreachable).
+    Send {
+        /// The destination node.
+        to: NodeId,
+        /// The Raft group the message belongs to.
+        group: GroupId,
+        /// The raft-rs message.
+        message: eraftpb::Message,
+    },
+    /// Write a batch durably, then report it with
+    /// [`Node::handle_persisted`](crate::Node::handle_persisted).
+    Persist(PersistBatch),
+    /// Answer request `id` of connection `client`.
+    Reply {
+        /// The connection.
+        client: ClientId,
+        /// The request on that connection.
+        id: RequestId,
+        /// The answer.
+        reply: Reply,
+    },
+}
+
+/// Raft state of one group that must be durable before the group may go on: log entries,
+/// hard state, snapshot metadata. Batches of one group are numbered 1, 2, 3, ... and must be
+/// made durable in that order; one fsync may cover several batches (group commit).
+#[derive(Clone, Debug)]
+pub struct PersistBatch {
+    /// The group whose state this is.
+    pub group: GroupId,
+    /// raft-rs's Ready number; hand it back to `handle_persisted` once durable.
+    pub ready_number: u64,
+    /// The writes, applied atomically.
+    pub batch: WriteBatch,
+    /// Whether the batch must be fsynced before it counts as persisted (it changes the term, the
+    /// vote or the log). When false the write may stay in the OS cache.
+    pub must_sync: bool,
+}
