@@ -3,11 +3,15 @@
 //! placeholder while the crate is assembled
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod cmd;
+pub mod config;
 mod error;
 mod ids;
 mod output;
 mod reply;
 mod request;
+pub mod resp;
+pub mod session;
 pub mod storage;
 mod time;
 
