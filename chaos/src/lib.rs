@@ -1,1 +1,66 @@
-//! placeholder
+//! Tools for chaos testing Seshat: client histories and a linearizability checker.
+//!
+//! The simulator runs clients against a cluster under faults and records what each asked and
+//! what it was told in a [`History`]; [`check`] then says whether some single order of those
+//! operations, consistent with real time, explains every answer.
+//!
+//! Like `seshat-core`, this crate has no I/O, threads, clocks or randomness: the same history
+//! gives the same [`Outcome`], explanation included, on every run, so it can run inside a
+//! deterministic simulation.
+//!
+//! # The model
+//!
+//! Each key is a register that starts absent. `GET key` returns its value or nothing,
+//! `SET key value` stores a value, and `DEL key` removes it and says whether it was present.
+//! Keys are independent, so the history is checked key by key (P-compositionality).
+//!
+//! # How times are read
+//!
+//! Times are `u64` nanoseconds of simulated time (any totally ordered count works). An
+//! operation *precedes* another, and so must take effect before it, only if it returned
+//! strictly before the other was invoked. An operation that returned at `t` and one invoked at
+//! `t` are concurrent: either may take effect first. This is the cautious reading when a clock
+//! has a coarse tick, and the one Porcupine uses (calls sort before returns at equal times).
+//!
+//! # Operations without an answer
+//!
+//! - **Timed out** ([`History::timeout`]), or still in flight when the history is checked: the
+//!   operation may have taken effect at any moment after its invocation, or never. Porcupine's
+//!   convention is to put its return at +infinity; since its output is unknown, the register
+//!   accepts it in any state, so "never" and "last, after everything else" are the same thing
+//!   and the checker may simply leave it out. A timed-out `SET` whose value someone later read
+//!   is linearized where it explains that read; one never read can be skipped.
+//! - **Failed** ([`History::fail`]): the operation certainly did not take effect (an error
+//!   reply from a node that never proposed it). The checker ignores it; reports still show it.
+//!
+//! # Usage
+//!
+//! ```
+//! use seshat_chaos::{check, ClientId, History, Operation, Outcome, Output};
+//!
+//! let mut history = History::new();
+//! // A client loop: invoke, then exactly one of complete / timeout / fail.
+//! let set = history.invoke(ClientId(1), 0, Operation::set("k", "a"));
+//! history.complete(set, 10, Output::Set);
+//! let get = history.invoke(ClientId(2), 20, Operation::get("k"));
+//! history.complete(get, 30, Output::Get(None)); // the acknowledged write was lost
+//!
+//! match check(&history) {
+//!     Outcome::Linearizable => {}
+//!     Outcome::NotLinearizable { explanation, .. } => println!("{explanation}"),
+//!     Outcome::Unknown { .. } => println!("too many overlapping operations to decide"),
+//! }
+//! assert!(!check(&history).is_linearizable());
+//! ```
+#![warn(missing_docs, unreachable_pub)]
+
+mod history;
+pub use history::{ClientId, Completion, History, Operation, OperationId, Output, Record};
+
+mod linearizability;
+pub use linearizability::{check, check_bounded, Explanation, Outcome, Prefix, SEARCH_STEPS_MAX};
+
+mod search;
+
+#[cfg(test)]
+mod testing;

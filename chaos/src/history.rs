@@ -1,0 +1,513 @@
+//! The record of what concurrent clients asked a key-value store and what it answered.
+//!
+//! A client loop records every operation in two steps: [`History::invoke`] just before the
+//! request leaves, then exactly one of [`History::complete`] (a reply arrived),
+//! [`History::timeout`] (no reply: the operation may or may not have taken effect) or
+//! [`History::fail`] (a reply that proves the operation did not take effect, such as a
+//! "not leader" error from a node that never proposed it).
+//!
+//! ```
+//! use seshat_chaos::{ClientId, History, Operation, Output};
+//!
+//! let mut history = History::new();
+//! let client = ClientId(1);
+//! let id = history.invoke(client, 100, Operation::set("k", "v1"));
+//! history.complete(id, 250, Output::Set);
+//! let id = history.invoke(client, 300, Operation::get("k"));
+//! history.timeout(id);
+//! assert_eq!(history.len(), 2);
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use bytes::Bytes;
+
+/// A simulated client: a loop that has at most one operation in flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClientId(pub u64);
+
+/// An operation of one [`History`], in the order the operations were invoked. Ids stay the same
+/// in the sub-histories that [`History::for_key`] returns, so a failure report can name them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OperationId(pub usize);
+
+/// What a client asked for. Every operation touches exactly one key.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Operation {
+    /// `GET key`: the current value, or nothing if the key is absent.
+    Get {
+        /// The key read.
+        key: Bytes,
+    },
+    /// `SET key value`: unconditional, with no expiry.
+    Set {
+        /// The key written.
+        key: Bytes,
+        /// The value it holds afterwards.
+        value: Bytes,
+    },
+    /// `DEL key` with a single key: whether it was present (and is now removed).
+    Del {
+        /// The key removed.
+        key: Bytes,
+    },
+}
+
+impl Operation {
+    /// A `GET key`.
+    pub fn get(key: impl Into<Bytes>) -> Self {
+        Operation::Get { key: key.into() }
+    }
+
+    /// A `SET key value`.
+    pub fn set(key: impl Into<Bytes>, value: impl Into<Bytes>) -> Self {
+        Operation::Set {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+
+    /// A `DEL key`.
+    pub fn del(key: impl Into<Bytes>) -> Self {
+        Operation::Del { key: key.into() }
+    }
+
+    /// The one key this operation reads or writes.
+    pub fn key(&self) -> &Bytes {
+        match self {
+            Operation::Get { key } | Operation::Set { key, .. } | Operation::Del { key } => key,
+        }
+    }
+
+    /// Whether `output` is the kind of answer this operation gives (a `GET` answers with an
+    /// optional value, a `SET` with nothing, a `DEL` with a boolean).
+    pub fn accepts(&self, output: &Output) -> bool {
+        matches!(
+            (self, output),
+            (Operation::Get { .. }, Output::Get(_))
+                | (Operation::Set { .. }, Output::Set)
+                | (Operation::Del { .. }, Output::Del(_))
+        )
+    }
+}
+
+/// What the store answered to a completed [`Operation`].
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Output {
+    /// The answer to a `GET`: the value, or `None` for an absent key (a RESP null).
+    Get(Option<Bytes>),
+    /// The answer to a `SET`: `+OK`.
+    Set,
+    /// The answer to a `DEL`: whether the key was present (`:1`) or not (`:0`).
+    Del(bool),
+}
+
+/// How an operation ended, as far as its client knows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Completion {
+    /// Invoked, and nothing recorded since. The checker treats it as [`Completion::Timeout`]:
+    /// a run that stops with operations in flight cannot know whether they took effect.
+    InFlight,
+    /// A reply arrived.
+    Returned {
+        /// When the reply arrived, in nanoseconds of simulated time; never before the invocation.
+        returned_ns: u64,
+        /// The reply.
+        output: Output,
+    },
+    /// No reply will come (a timeout, a dropped connection). The operation may have taken
+    /// effect, at any time after its invocation, or never.
+    Timeout,
+    /// The operation certainly did not take effect. The checker ignores it.
+    Failed,
+}
+
+/// One operation of a [`History`] and how it ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// Unique within the history it was recorded in; records are kept in increasing id order.
+    pub id: OperationId,
+    /// The client that invoked it.
+    pub client: ClientId,
+    /// What was asked.
+    pub operation: Operation,
+    /// When the request left the client, in nanoseconds of simulated time.
+    pub invoked_ns: u64,
+    /// How it ended.
+    pub completion: Completion,
+}
+
+impl Record {
+    /// Whether the operation may have taken effect without the client learning its output:
+    /// it timed out or was still in flight when the history was checked.
+    pub fn is_indeterminate(&self) -> bool {
+        matches!(self.completion, Completion::InFlight | Completion::Timeout)
+    }
+}
+
+/// The operations of concurrent clients against one key-value store, in invocation order.
+///
+/// Times are nanoseconds of simulated time, or any other totally ordered count; only their
+/// order matters. See the [crate docs](crate) for how equal times are read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct History {
+    /// Sorted by id, so a record is found by binary search (sub-histories keep the ids of the
+    /// history they come from and so have gaps).
+    records: Vec<Record>,
+    /// The id the next [`History::invoke`] hands out: one more than the largest id recorded.
+    id_next: usize,
+    /// The operation each client has in flight. A client loop waits for one operation to end
+    /// before it invokes the next, so a second entry for the same client is a recording bug.
+    in_flight: BTreeMap<ClientId, OperationId>,
+}
+
+impl History {
+    /// An empty history.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records that `client` sent `operation` at `invoked_ns`. Call it before the request
+    /// leaves, then end the operation with [`complete`](Self::complete),
+    /// [`timeout`](Self::timeout) or [`fail`](Self::fail).
+    ///
+    /// # Panics
+    ///
+    /// If `client` already has an operation in flight.
+    pub fn invoke(
+        &mut self,
+        client: ClientId,
+        invoked_ns: u64,
+        operation: Operation,
+    ) -> OperationId {
+        let id = OperationId(self.id_next);
+        let previous = self.in_flight.insert(client, id);
+        assert!(
+            previous.is_none(),
+            "client {} invoked {id} while {} was still in flight",
+            client.0,
+            previous.map_or(id, |previous| previous),
+        );
+        self.id_next += 1;
+        self.records.push(Record {
+            id,
+            client,
+            operation,
+            invoked_ns,
+            completion: Completion::InFlight,
+        });
+        id
+    }
+
+    /// Records that the reply `output` to operation `id` arrived at `returned_ns`.
+    ///
+    /// # Panics
+    ///
+    /// If `id` is not in flight, if `returned_ns` is before its invocation, or if `output` is
+    /// not the kind of answer its operation gives.
+    pub fn complete(&mut self, id: OperationId, returned_ns: u64, output: Output) {
+        let record = self.end(id);
+        assert!(
+            returned_ns >= record.invoked_ns,
+            "{id} returned at {returned_ns}, before its invocation at {}",
+            record.invoked_ns,
+        );
+        assert!(
+            record.operation.accepts(&output),
+            "{id} is {}, which cannot answer {output:?}",
+            record.operation,
+        );
+        record.completion = Completion::Returned {
+            returned_ns,
+            output,
+        };
+    }
+
+    /// Records that operation `id` will get no reply: it may have taken effect or not.
+    ///
+    /// # Panics
+    ///
+    /// If `id` is not in flight.
+    pub fn timeout(&mut self, id: OperationId) {
+        self.end(id).completion = Completion::Timeout;
+    }
+
+    /// Records that operation `id` certainly did not take effect. It stays in the history, for
+    /// reports, but the checker ignores it.
+    ///
+    /// # Panics
+    ///
+    /// If `id` is not in flight.
+    pub fn fail(&mut self, id: OperationId) {
+        self.end(id).completion = Completion::Failed;
+    }
+
+    /// The record of operation `id`, if this history has it.
+    pub fn get(&self, id: OperationId) -> Option<&Record> {
+        let index = self
+            .records
+            .binary_search_by_key(&id, |record| record.id)
+            .ok()?;
+        Some(&self.records[index])
+    }
+
+    /// All records, in invocation order (increasing id).
+    pub fn records(&self) -> impl Iterator<Item = &Record> + '_ {
+        self.records.iter()
+    }
+
+    /// How many operations were recorded, failed ones included.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether no operation was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The operations on `key` alone, with their ids and completions unchanged.
+    pub fn for_key(&self, key: &[u8]) -> History {
+        self.filter(|record| record.operation.key() == key)
+    }
+
+    /// The operations for which `keep` is true, with their ids and completions unchanged.
+    pub(crate) fn filter(&self, mut keep: impl FnMut(&Record) -> bool) -> History {
+        let records: Vec<Record> = self
+            .records
+            .iter()
+            .filter(|record| keep(record))
+            .cloned()
+            .collect();
+        let in_flight = records
+            .iter()
+            .filter(|record| record.completion == Completion::InFlight)
+            .map(|record| (record.client, record.id))
+            .collect();
+        History {
+            records,
+            id_next: self.id_next,
+            in_flight,
+        }
+    }
+
+    /// Ends operation `id` on behalf of its client, which may then invoke another.
+    fn end(&mut self, id: OperationId) -> &mut Record {
+        let index = self
+            .records
+            .binary_search_by_key(&id, |record| record.id)
+            .unwrap_or_else(|_| panic!("{id} was never invoked in this history"));
+        let record = &mut self.records[index];
+        assert!(
+            record.completion == Completion::InFlight,
+            "{id} already ended as {:?}",
+            record.completion,
+        );
+        let removed = self.in_flight.remove(&record.client);
+        assert_eq!(removed, Some(id), "the in-flight table lost {id}");
+        record
+    }
+}
+
+impl fmt::Display for OperationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "client {}", self.0)
+    }
+}
+
+/// Bytes as a double-quoted string, with anything but printable ASCII escaped.
+pub(crate) struct Quoted<'a>(pub(crate) &'a [u8]);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{}\"", self.0.escape_ascii())
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Operation::Get { key } => write!(f, "GET {}", Quoted(key)),
+            Operation::Set { key, value } => write!(f, "SET {} {}", Quoted(key), Quoted(value)),
+            Operation::Del { key } => write!(f, "DEL {}", Quoted(key)),
+        }
+    }
+}
+
+impl fmt::Display for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Output::Get(Some(value)) => write!(f, "{}", Quoted(value)),
+            Output::Get(None) => f.write_str("(nil)"),
+            Output::Set => f.write_str("OK"),
+            Output::Del(removed) => write!(f, "{}", u8::from(*removed)),
+        }
+    }
+}
+
+impl fmt::Display for Record {
+    /// One line: id, client, interval and exchange, e.g.
+    /// `#7  client 2  [1200, 1450]  SET "k" "v3" -> OK`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (interval, outcome) = match &self.completion {
+            Completion::Returned {
+                returned_ns,
+                output,
+            } => (
+                format!("[{}, {returned_ns}]", self.invoked_ns),
+                format!("-> {output}"),
+            ),
+            Completion::Timeout => (
+                format!("[{}, ...)", self.invoked_ns),
+                "-> ? (timed out)".to_owned(),
+            ),
+            Completion::InFlight => (
+                format!("[{}, ...)", self.invoked_ns),
+                "-> ? (in flight)".to_owned(),
+            ),
+            Completion::Failed => (
+                format!("[{}, failed]", self.invoked_ns),
+                "-> failed, did not take effect".to_owned(),
+            ),
+        };
+        // Padding through `{:<n}` keeps the columns aligned in a report.
+        let id = self.id.to_string();
+        let client = self.client.to_string();
+        write!(
+            f,
+            "{id:<6} {client:<10} {interval:<24} {} {outcome}",
+            self.operation
+        )
+    }
+}
+
+impl fmt::Display for History {
+    /// One record per line, in invocation order. Times are nanoseconds; `...)` marks an
+    /// operation whose reply never came.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for record in &self.records {
+            writeln!(f, "  {record}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorder_keeps_every_way_an_operation_ends() {
+        // Goal: each recorder call leaves the completion it names. Method: one op of each kind.
+        let mut history = History::new();
+        let set = history.invoke(ClientId(1), 10, Operation::set("k", "a"));
+        let get = history.invoke(ClientId(2), 11, Operation::get("k"));
+        let del = history.invoke(ClientId(3), 12, Operation::del("k"));
+        let in_flight = history.invoke(ClientId(4), 13, Operation::get("k"));
+        history.complete(set, 20, Output::Set);
+        history.timeout(get);
+        history.fail(del);
+
+        assert_eq!(
+            history.get(set).map(|record| &record.completion),
+            Some(&Completion::Returned {
+                returned_ns: 20,
+                output: Output::Set
+            })
+        );
+        assert_eq!(history.get(get).unwrap().completion, Completion::Timeout);
+        assert_eq!(history.get(del).unwrap().completion, Completion::Failed);
+        assert_eq!(
+            history.get(in_flight).unwrap().completion,
+            Completion::InFlight
+        );
+        assert!(history.get(in_flight).unwrap().is_indeterminate());
+        assert_eq!(history.len(), 4);
+    }
+
+    #[test]
+    fn client_may_invoke_again_after_a_timeout() {
+        // Goal: a timed-out operation frees its client. Method: time out, then invoke again.
+        let mut history = History::new();
+        let first = history.invoke(ClientId(1), 10, Operation::get("k"));
+        history.timeout(first);
+        let second = history.invoke(ClientId(1), 20, Operation::get("k"));
+        assert_eq!(second, OperationId(1));
+    }
+
+    #[test]
+    #[should_panic(expected = "still in flight")]
+    fn invoke_rejects_a_second_operation_in_flight_on_one_client() {
+        // Goal: a client loop that forgets to end an operation is caught where it happens.
+        let mut history = History::new();
+        history.invoke(ClientId(1), 10, Operation::get("k"));
+        history.invoke(ClientId(1), 20, Operation::get("k"));
+    }
+
+    #[test]
+    #[should_panic(expected = "cannot answer")]
+    fn complete_rejects_an_output_of_the_wrong_kind() {
+        // Goal: a GET cannot be answered with a DEL's boolean.
+        let mut history = History::new();
+        let id = history.invoke(ClientId(1), 10, Operation::get("k"));
+        history.complete(id, 20, Output::Del(true));
+    }
+
+    #[test]
+    #[should_panic(expected = "before its invocation")]
+    fn complete_rejects_a_reply_before_the_request() {
+        // Goal: time going backwards in the recorder is a bug, not a history.
+        let mut history = History::new();
+        let id = history.invoke(ClientId(1), 10, Operation::get("k"));
+        history.complete(id, 9, Output::Get(None));
+    }
+
+    #[test]
+    #[should_panic(expected = "already ended")]
+    fn complete_rejects_an_operation_that_already_timed_out() {
+        // Goal: a late reply after a timeout must not rewrite the history.
+        let mut history = History::new();
+        let id = history.invoke(ClientId(1), 10, Operation::get("k"));
+        history.timeout(id);
+        history.complete(id, 30, Output::Get(None));
+    }
+
+    #[test]
+    fn for_key_keeps_ids_and_only_that_key() {
+        // Goal: a sub-history names operations as the full history does. Method: two keys.
+        let mut history = History::new();
+        let a = history.invoke(ClientId(1), 10, Operation::set("a", "1"));
+        let b = history.invoke(ClientId(2), 11, Operation::set("b", "1"));
+        history.complete(b, 15, Output::Set);
+        let sub = history.for_key(b"b");
+        assert_eq!(sub.len(), 1);
+        assert_eq!(sub.get(b).map(|record| record.id), Some(b));
+        assert!(sub.get(a).is_none());
+    }
+
+    #[test]
+    fn display_shows_one_aligned_line_per_operation() {
+        // Goal: a report reads as a table. Method: render a returned, a timed-out and a failed op.
+        let mut history = History::new();
+        let set = history.invoke(ClientId(1), 10, Operation::set("k", "a\n"));
+        let get = history.invoke(ClientId(2), 12, Operation::get("k"));
+        let del = history.invoke(ClientId(3), 13, Operation::del("k"));
+        history.complete(set, 20, Output::Set);
+        history.timeout(get);
+        history.fail(del);
+        let rendered = history.to_string();
+        let expected = concat!(
+            "  #0     client 1   [10, 20]                 SET \"k\" \"a\\n\" -> OK\n",
+            "  #1     client 2   [12, ...)                GET \"k\" -> ? (timed out)\n",
+            "  #2     client 3   [13, failed]             DEL \"k\" -> failed, did not take effect\n",
+        );
+        assert_eq!(rendered, expected);
+    }
+}
