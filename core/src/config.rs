@@ -1,1 +1,779 @@
-//! Configuration (being written).
+//! The configuration file: the spec's TOML with sections `[node]`, `[cluster]`, `[raft]` and
+//! `[limits]`, every field the spec gives a default defaulted, unknown fields rejected.
+//!
+//! The core does not read files: the runtime reads the text and calls [`Config::from_toml`],
+//! which parses and then [`validate`](Config::validate)s. Every error names its field.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::ids::NodeId;
+
+/// Bounds that reject absurd limits: the smallest and largest value accepted for each.
+pub mod bounds {
+    /// `limits.max_key_size_bytes`.
+    pub const KEY_BYTES: (u64, u64) = (1, 64 * 1024);
+    /// `limits.max_value_size_bytes`.
+    pub const VALUE_BYTES: (u64, u64) = (1, 512 * 1024 * 1024);
+    /// `limits.max_concurrent_client_connections`.
+    pub const CONNECTIONS: (u64, u64) = (1, 1_000_000);
+    /// `limits.request_timeout_secs`.
+    pub const REQUEST_TIMEOUT_SECS: (u64, u64) = (1, 3600);
+    /// `limits.raft_rpc_timeout_secs`.
+    pub const RAFT_RPC_TIMEOUT_SECS: (u64, u64) = (1, 600);
+    /// `limits.max_memory_per_raft_log_mb`.
+    pub const RAFT_LOG_MEMORY_MB: (u64, u64) = (1, 1024 * 1024);
+    /// `raft.heartbeat_interval_ms`.
+    pub const HEARTBEAT_MS: (u64, u64) = (1, 60_000);
+}
+
+/// A whole configuration file.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// This node.
+    pub node: NodeConfigSection,
+    /// The cluster it belongs to.
+    #[serde(default)]
+    pub cluster: ClusterConfig,
+    /// Raft timing and log compaction.
+    #[serde(default)]
+    pub raft: RaftConfig,
+    /// Resource limits.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// `[node]`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfigSection {
+    /// Unique, never 0.
+    pub id: u64,
+    /// Where Redis clients connect (bind address), `host:port`.
+    #[serde(default = "default_client_addr")]
+    pub client_addr: String,
+    /// Where peers send Raft traffic (bind address), `host:port`.
+    #[serde(default = "default_internal_addr")]
+    pub internal_addr: String,
+    /// Directory of the node's RocksDB.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: String,
+    /// The internal address peers use to reach this node. Default: the host name with
+    /// `internal_addr`'s port.
+    #[serde(default)]
+    pub advertise_addr: Option<String>,
+    /// The client address named in `MOVED` replies. Default: the advertised host with
+    /// `client_addr`'s port.
+    #[serde(default)]
+    pub advertise_client_addr: Option<String>,
+}
+
+impl Default for NodeConfigSection {
+    fn default() -> Self {
+        NodeConfigSection {
+            id: 0,
+            client_addr: default_client_addr(),
+            internal_addr: default_internal_addr(),
+            data_dir: default_data_dir(),
+            advertise_addr: None,
+            advertise_client_addr: None,
+        }
+    }
+}
+
+/// `[cluster]`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Form a new cluster from `initial_members` (true), or join one through `join_addr`.
+    #[serde(default = "default_true")]
+    pub bootstrap: bool,
+    /// The founding members, the same list on every node.
+    #[serde(default)]
+    pub initial_members: Vec<MemberConfig>,
+    /// Any member's internal address, when joining.
+    #[serde(default)]
+    pub join_addr: Option<String>,
+    /// Replicas of each shard.
+    #[serde(default = "default_replication_factor")]
+    pub replication_factor: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            bootstrap: true,
+            initial_members: Vec::new(),
+            join_addr: None,
+            replication_factor: default_replication_factor(),
+        }
+    }
+}
+
+/// One entry of `initial_members`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MemberConfig {
+    /// The member's node id.
+    pub id: u64,
+    /// Its internal address, `host:port` (a DNS name is fine).
+    pub addr: String,
+    /// Its client address, if known; otherwise learned from the cluster at run time.
+    #[serde(default)]
+    pub client_addr: Option<String>,
+}
+
+/// `[raft]`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RaftConfig {
+    /// Leader heartbeat interval, milliseconds; also the length of one Raft tick.
+    pub heartbeat_interval_ms: u64,
+    /// Smallest election timeout, milliseconds.
+    pub election_timeout_min_ms: u64,
+    /// Largest election timeout, milliseconds.
+    pub election_timeout_max_ms: u64,
+    /// Snapshot after this many entries since the last one.
+    pub snapshot_interval_entries: u64,
+    /// Snapshot after this many log bytes since the last one.
+    pub snapshot_interval_bytes: u64,
+    /// Largest log, bytes.
+    pub max_log_size_bytes: u64,
+}
+
+impl Default for RaftConfig {
+    fn default() -> Self {
+        RaftConfig {
+            heartbeat_interval_ms: 100,
+            election_timeout_min_ms: 500,
+            election_timeout_max_ms: 1000,
+            snapshot_interval_entries: 10_000,
+            snapshot_interval_bytes: 100_000_000,
+            max_log_size_bytes: 500_000_000,
+        }
+    }
+}
+
+/// `[limits]`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Longest key, bytes.
+    pub max_key_size_bytes: u64,
+    /// Longest value, bytes.
+    pub max_value_size_bytes: u64,
+    /// Client connections open at once.
+    pub max_concurrent_client_connections: u64,
+    /// Memory for one group's in-memory log, MiB.
+    pub max_memory_per_raft_log_mb: u64,
+    /// A request not answered within this many seconds gets `-NOQUORUM`.
+    pub request_timeout_secs: u64,
+    /// Deadline of one internal RPC, seconds.
+    pub raft_rpc_timeout_secs: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_key_size_bytes: 256,
+            max_value_size_bytes: 65_536,
+            max_concurrent_client_connections: 10_000,
+            max_memory_per_raft_log_mb: 512,
+            request_timeout_secs: 30,
+            raft_rpc_timeout_secs: 5,
+        }
+    }
+}
+
+fn default_client_addr() -> String {
+    "0.0.0.0:6379".to_owned()
+}
+
+fn default_internal_addr() -> String {
+    "0.0.0.0:7379".to_owned()
+}
+
+fn default_data_dir() -> String {
+    "/var/lib/seshat".to_owned()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_replication_factor() -> u64 {
+    3
+}
+
+/// A configuration the node cannot run with. The message names the field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError(String);
+
+impl ConfigError {
+    fn field(field: &str, problem: impl fmt::Display) -> ConfigError {
+        ConfigError(format!("{field}: {problem}"))
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Parses and validates a configuration file's text.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks everything parsing cannot: ids, membership, timing and limits, addresses.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let node = &self.node;
+        if node.id == 0 {
+            return Err(ConfigError::field("node.id", "must not be 0"));
+        }
+        check_addr("node.client_addr", &node.client_addr, true)?;
+        check_addr("node.internal_addr", &node.internal_addr, true)?;
+        if let Some(addr) = &node.advertise_addr {
+            check_addr("node.advertise_addr", addr, false)?;
+        }
+        if let Some(addr) = &node.advertise_client_addr {
+            check_addr("node.advertise_client_addr", addr, false)?;
+        }
+        if node.data_dir.is_empty() {
+            return Err(ConfigError::field("node.data_dir", "must not be empty"));
+        }
+
+        let cluster = &self.cluster;
+        let mut ids = BTreeSet::new();
+        let mut addrs = BTreeSet::new();
+        for (i, member) in cluster.initial_members.iter().enumerate() {
+            let field = format!("cluster.initial_members[{i}]");
+            if member.id == 0 {
+                return Err(ConfigError::field(&format!("{field}.id"), "must not be 0"));
+            }
+            if !ids.insert(member.id) {
+                return Err(ConfigError::field(
+                    "cluster.initial_members",
+                    format!("duplicate id {}", member.id),
+                ));
+            }
+            check_addr(&format!("{field}.addr"), &member.addr, false)?;
+            if !addrs.insert(member.addr.as_str()) {
+                return Err(ConfigError::field(
+                    "cluster.initial_members",
+                    format!("duplicate address {}", member.addr),
+                ));
+            }
+            if let Some(addr) = &member.client_addr {
+                check_addr(&format!("{field}.client_addr"), addr, false)?;
+            }
+        }
+        if cluster.bootstrap {
+            if cluster.initial_members.is_empty() {
+                return Err(ConfigError::field(
+                    "cluster.initial_members",
+                    "must list the founding members when cluster.bootstrap = true",
+                ));
+            }
+            if !ids.contains(&node.id) {
+                return Err(ConfigError::field(
+                    "cluster.initial_members",
+                    format!("must include this node (node.id = {})", node.id),
+                ));
+            }
+        } else {
+            match &cluster.join_addr {
+                None => {
+                    return Err(ConfigError::field(
+                        "cluster.join_addr",
+                        "is required when cluster.bootstrap = false",
+                    ))
+                }
+                Some(addr) => check_addr("cluster.join_addr", addr, false)?,
+            }
+        }
+        if cluster.replication_factor == 0 {
+            return Err(ConfigError::field(
+                "cluster.replication_factor",
+                "must not be 0",
+            ));
+        }
+
+        let raft = &self.raft;
+        check_range(
+            "raft.heartbeat_interval_ms",
+            raft.heartbeat_interval_ms,
+            bounds::HEARTBEAT_MS,
+        )?;
+        if raft.heartbeat_interval_ms >= raft.election_timeout_min_ms {
+            return Err(ConfigError::field(
+                "raft.heartbeat_interval_ms",
+                format!(
+                    "must be less than raft.election_timeout_min_ms ({})",
+                    raft.election_timeout_min_ms
+                ),
+            ));
+        }
+        if raft.election_timeout_min_ms >= raft.election_timeout_max_ms {
+            return Err(ConfigError::field(
+                "raft.election_timeout_min_ms",
+                format!(
+                    "must be less than raft.election_timeout_max_ms ({})",
+                    raft.election_timeout_max_ms
+                ),
+            ));
+        }
+        if raft.snapshot_interval_entries == 0 {
+            return Err(ConfigError::field(
+                "raft.snapshot_interval_entries",
+                "must not be 0",
+            ));
+        }
+        if raft.snapshot_interval_bytes == 0 {
+            return Err(ConfigError::field(
+                "raft.snapshot_interval_bytes",
+                "must not be 0",
+            ));
+        }
+        if raft.max_log_size_bytes == 0 {
+            return Err(ConfigError::field(
+                "raft.max_log_size_bytes",
+                "must not be 0",
+            ));
+        }
+
+        let limits = &self.limits;
+        check_range(
+            "limits.max_key_size_bytes",
+            limits.max_key_size_bytes,
+            bounds::KEY_BYTES,
+        )?;
+        check_range(
+            "limits.max_value_size_bytes",
+            limits.max_value_size_bytes,
+            bounds::VALUE_BYTES,
+        )?;
+        check_range(
+            "limits.max_concurrent_client_connections",
+            limits.max_concurrent_client_connections,
+            bounds::CONNECTIONS,
+        )?;
+        check_range(
+            "limits.max_memory_per_raft_log_mb",
+            limits.max_memory_per_raft_log_mb,
+            bounds::RAFT_LOG_MEMORY_MB,
+        )?;
+        check_range(
+            "limits.request_timeout_secs",
+            limits.request_timeout_secs,
+            bounds::REQUEST_TIMEOUT_SECS,
+        )?;
+        check_range(
+            "limits.raft_rpc_timeout_secs",
+            limits.raft_rpc_timeout_secs,
+            bounds::RAFT_RPC_TIMEOUT_SECS,
+        )?;
+        Ok(())
+    }
+
+    /// Leader heartbeat interval (one Raft tick).
+    pub fn heartbeat_interval(&self) -> Duration {
+        Duration::from_millis(self.raft.heartbeat_interval_ms)
+    }
+
+    /// Smallest election timeout.
+    pub fn election_timeout_min(&self) -> Duration {
+        Duration::from_millis(self.raft.election_timeout_min_ms)
+    }
+
+    /// Largest election timeout.
+    pub fn election_timeout_max(&self) -> Duration {
+        Duration::from_millis(self.raft.election_timeout_max_ms)
+    }
+
+    /// Client request timeout.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.limits.request_timeout_secs)
+    }
+
+    /// Internal RPC timeout.
+    pub fn raft_rpc_timeout(&self) -> Duration {
+        Duration::from_secs(self.limits.raft_rpc_timeout_secs)
+    }
+
+    /// The founding members: id and internal address.
+    pub fn members(&self) -> Vec<(NodeId, String)> {
+        self.cluster
+            .initial_members
+            .iter()
+            .map(|member| (NodeId(member.id), member.addr.clone()))
+            .collect()
+    }
+
+    /// The internal address peers reach this node at: `advertise_addr`, else `hostname` with
+    /// `internal_addr`'s port.
+    pub fn advertise_addr_or(&self, hostname: &str) -> String {
+        self.node
+            .advertise_addr
+            .clone()
+            .unwrap_or_else(|| join_host_port(hostname, port_of(&self.node.internal_addr)))
+    }
+
+    /// The client address named in `MOVED` replies: `advertise_client_addr`, else the host of
+    /// the advertised internal address with `client_addr`'s port.
+    pub fn advertise_client_addr_or(&self, hostname: &str) -> String {
+        if let Some(addr) = &self.node.advertise_client_addr {
+            return addr.clone();
+        }
+        let advertised = self.advertise_addr_or(hostname);
+        let host = split_host_port(&advertised).map_or(hostname, |(host, _)| host);
+        join_host_port(host, port_of(&self.node.client_addr))
+    }
+}
+
+fn check_range(field: &str, value: u64, (min, max): (u64, u64)) -> Result<(), ConfigError> {
+    if value < min || value > max {
+        return Err(ConfigError::field(
+            field,
+            format!("{value} is outside {min}..={max}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a `host:port` address: a hostname, an IPv4 address or a bracketed IPv6 address, and
+/// a port. Port 0 ("any free port") is accepted only for addresses this node binds.
+fn check_addr(field: &str, addr: &str, is_bind: bool) -> Result<(), ConfigError> {
+    let invalid = |why: &str| ConfigError::field(field, format!("invalid address {addr:?}: {why}"));
+    let (host, port) = split_host_port(addr).ok_or_else(|| invalid("expected host:port"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| invalid("the port must be a number 0-65535"))?;
+    if port == 0 && !is_bind {
+        return Err(invalid("port 0 is only allowed for bind addresses"));
+    }
+    if host.is_empty() {
+        return Err(invalid("the host is empty"));
+    }
+    if let Some(ipv6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        ipv6.parse::<std::net::Ipv6Addr>()
+            .map_err(|_| invalid("bad IPv6 address"))?;
+        return Ok(());
+    }
+    let hostname_ok = host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    if !hostname_ok {
+        return Err(invalid("the host is neither a hostname nor an IP address"));
+    }
+    Ok(())
+}
+
+/// Splits `host:port` at the last colon; a bracketed IPv6 host keeps its brackets.
+fn split_host_port(addr: &str) -> Option<(&str, &str)> {
+    let (host, port) = addr.rsplit_once(':')?;
+    if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
+        return None; // An unbracketed IPv6 address.
+    }
+    Some((host, port))
+}
+
+fn port_of(addr: &str) -> &str {
+    split_host_port(addr).map_or("", |(_, port)| port)
+}
+
+fn join_host_port(host: &str, port: &str) -> String {
+    format!("{host}:{port}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The spec's bootstrap example, verbatim.
+    const BOOTSTRAP: &str = r#"
+[node]
+id = 1  # Unique node ID (1, 2, 3 for founding members)
+client_addr = "0.0.0.0:6379"      # Bind for Redis clients
+internal_addr = "0.0.0.0:7379"    # Bind for internal Raft RPC
+data_dir = "/var/lib/seshat"
+# advertise_addr = "kvstore-1:7379"  # Auto-detected from hostname
+
+[cluster]
+bootstrap = true  # Enable bootstrap mode
+
+# All founding members (same list on all nodes)
+initial_members = [
+  {id = 1, addr = "kvstore-1:7379"},
+  {id = 2, addr = "kvstore-2:7379"},
+  {id = 3, addr = "kvstore-3:7379"},
+]
+
+replication_factor = 3
+
+[raft]
+heartbeat_interval_ms = 100
+election_timeout_min_ms = 500
+election_timeout_max_ms = 1000
+snapshot_interval_entries = 10000
+snapshot_interval_bytes = 100000000  # 100MB
+max_log_size_bytes = 500000000       # 500MB
+
+[limits]
+max_key_size_bytes = 256
+max_value_size_bytes = 65536  # 64KB
+max_concurrent_client_connections = 10000
+max_memory_per_raft_log_mb = 512
+request_timeout_secs = 30
+raft_rpc_timeout_secs = 5
+"#;
+
+    /// The spec's join example, verbatim.
+    const JOIN: &str = r#"
+[node]
+id = 4  # New unique ID
+client_addr = "0.0.0.0:6379"
+internal_addr = "0.0.0.0:7379"
+data_dir = "/var/lib/seshat"
+
+[cluster]
+bootstrap = false
+join_addr = "kvstore-1:7379"  # Any existing node
+replication_factor = 3
+
+[raft]
+# Same settings as existing cluster
+heartbeat_interval_ms = 100
+election_timeout_min_ms = 500
+election_timeout_max_ms = 1000
+"#;
+
+    fn error_of(text: &str) -> String {
+        Config::from_toml(text)
+            .expect_err("config should be rejected")
+            .to_string()
+    }
+
+    fn with_bootstrap(replace: &str, with: &str) -> String {
+        assert!(BOOTSTRAP.contains(replace), "{replace}");
+        BOOTSTRAP.replacen(replace, with, 1)
+    }
+
+    #[test]
+    fn spec_examples_parse_and_validate() {
+        let config = Config::from_toml(BOOTSTRAP).unwrap();
+        assert_eq!(config.node.id, 1);
+        assert_eq!(config.members().len(), 3);
+        assert_eq!(config.advertise_addr_or("kvstore-1"), "kvstore-1:7379");
+        assert_eq!(
+            config.advertise_client_addr_or("kvstore-1"),
+            "kvstore-1:6379"
+        );
+        let join = Config::from_toml(JOIN).unwrap();
+        assert!(!join.cluster.bootstrap);
+        assert_eq!(join.cluster.join_addr.as_deref(), Some("kvstore-1:7379"));
+    }
+
+    #[test]
+    fn omitted_fields_take_the_spec_defaults() {
+        let config = Config::from_toml(
+            "[node]\nid = 1\n[cluster]\ninitial_members = [{id = 1, addr = \"a:7379\"}]\n",
+        )
+        .unwrap();
+        assert_eq!(config.raft, RaftConfig::default());
+        assert_eq!(config.limits, LimitsConfig::default());
+        assert_eq!(config.node.client_addr, "0.0.0.0:6379");
+        assert_eq!(config.node.internal_addr, "0.0.0.0:7379");
+        assert_eq!(config.limits.max_value_size_bytes, 65_536);
+        assert_eq!(config.raft.snapshot_interval_entries, 10_000);
+        assert_eq!(config.request_timeout(), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn unknown_field_is_rejected_by_name() {
+        let error = error_of(&with_bootstrap(
+            "replication_factor = 3",
+            "replication_factr = 3",
+        ));
+        assert!(error.contains("replication_factr"), "{error}");
+    }
+
+    #[test]
+    fn node_id_zero_is_rejected() {
+        assert_eq!(
+            error_of(&with_bootstrap("id = 1  #", "id = 0  #")),
+            "node.id: must not be 0"
+        );
+    }
+
+    #[test]
+    fn member_id_zero_is_rejected() {
+        let error = error_of(&with_bootstrap("{id = 2, addr", "{id = 0, addr"));
+        assert!(
+            error.starts_with("cluster.initial_members[1].id"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn duplicate_member_ids_are_rejected() {
+        let error = error_of(&with_bootstrap("{id = 3, addr", "{id = 2, addr"));
+        assert_eq!(error, "cluster.initial_members: duplicate id 2");
+    }
+
+    #[test]
+    fn duplicate_member_addresses_are_rejected() {
+        let error = error_of(&with_bootstrap("kvstore-3:7379", "kvstore-2:7379"));
+        assert_eq!(
+            error,
+            "cluster.initial_members: duplicate address kvstore-2:7379"
+        );
+    }
+
+    #[test]
+    fn bootstrap_needs_members_including_this_node() {
+        let text = "[node]\nid = 1\n[cluster]\nbootstrap = true\n";
+        assert!(error_of(text).starts_with("cluster.initial_members: must list"));
+        let error = error_of(&with_bootstrap("id = 1  #", "id = 9  #"));
+        assert_eq!(
+            error,
+            "cluster.initial_members: must include this node (node.id = 9)"
+        );
+    }
+
+    #[test]
+    fn join_needs_a_join_address() {
+        let error =
+            error_of(&JOIN.replace("join_addr = \"kvstore-1:7379\"  # Any existing node", ""));
+        assert_eq!(
+            error,
+            "cluster.join_addr: is required when cluster.bootstrap = false"
+        );
+    }
+
+    #[test]
+    fn heartbeat_must_be_shorter_than_the_election_timeout() {
+        let error = error_of(&with_bootstrap(
+            "heartbeat_interval_ms = 100",
+            "heartbeat_interval_ms = 500",
+        ));
+        assert_eq!(
+            error,
+            "raft.heartbeat_interval_ms: must be less than raft.election_timeout_min_ms (500)"
+        );
+        let error = error_of(&with_bootstrap(
+            "heartbeat_interval_ms = 100",
+            "heartbeat_interval_ms = 0",
+        ));
+        assert!(
+            error.starts_with("raft.heartbeat_interval_ms: 0 is outside"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn election_minimum_must_be_below_the_maximum() {
+        let error = error_of(&with_bootstrap(
+            "election_timeout_min_ms = 500",
+            "election_timeout_min_ms = 1500",
+        ));
+        assert_eq!(
+            error,
+            "raft.election_timeout_min_ms: must be less than raft.election_timeout_max_ms (1000)"
+        );
+    }
+
+    #[test]
+    fn zero_or_absurd_limits_are_rejected() {
+        let cases = [
+            (
+                "max_key_size_bytes = 256",
+                "max_key_size_bytes = 0",
+                "limits.max_key_size_bytes",
+            ),
+            (
+                "max_value_size_bytes = 65536",
+                "max_value_size_bytes = 99999999999",
+                "limits.max_value_size_bytes",
+            ),
+            (
+                "max_concurrent_client_connections = 10000",
+                "max_concurrent_client_connections = 0",
+                "limits.max_concurrent_client_connections",
+            ),
+            (
+                "request_timeout_secs = 30",
+                "request_timeout_secs = 0",
+                "limits.request_timeout_secs",
+            ),
+            (
+                "raft_rpc_timeout_secs = 5",
+                "raft_rpc_timeout_secs = 100000",
+                "limits.raft_rpc_timeout_secs",
+            ),
+            (
+                "max_memory_per_raft_log_mb = 512",
+                "max_memory_per_raft_log_mb = 0",
+                "limits.max_memory_per_raft_log_mb",
+            ),
+            (
+                "snapshot_interval_entries = 10000",
+                "snapshot_interval_entries = 0",
+                "raft.snapshot_interval_entries",
+            ),
+        ];
+        for (from, to, field) in cases {
+            let error = error_of(&with_bootstrap(from, to));
+            assert!(error.starts_with(field), "{to}: {error}");
+        }
+    }
+
+    #[test]
+    fn addresses_are_checked() {
+        let ok = [
+            "10.0.0.1:7379",
+            "[::1]:7379",
+            "kvstore-1:7379",
+            "kvstore-1.svc.cluster.local:1",
+        ];
+        for addr in ok {
+            check_addr("f", addr, false).unwrap_or_else(|e| panic!("{addr}: {e}"));
+        }
+        let bad = [
+            "kvstore-1",
+            "host:70000",
+            ":7379",
+            "a b:1",
+            "::1:7379",
+            "host:0",
+            "-x:1",
+        ];
+        for addr in bad {
+            let error = check_addr("f", addr, false).expect_err(addr).to_string();
+            assert!(error.starts_with("f: invalid address"), "{error}");
+        }
+        assert!(check_addr("f", "0.0.0.0:0", true).is_ok());
+        let error = error_of(&with_bootstrap("kvstore-2:7379", "kvstore-2"));
+        assert!(
+            error.starts_with("cluster.initial_members[1].addr: invalid address"),
+            "{error}"
+        );
+    }
+}

@@ -1,23 +1,72 @@
-//! Seshat's deterministic core.
+//! Seshat's deterministic core: everything a node decides, and nothing it does.
 //!
-//! placeholder while the crate is assembled
+//! This crate holds the RESP codec ([`resp`]), the commands ([`cmd`]) and per-connection
+//! sessions ([`session`]), the KV state machine, the Raft wrapper over raft-rs's `RawNode`, the
+//! storage seam ([`storage`]) and the configuration ([`config`]). It has no tokio, threads,
+//! sockets, files, clocks or OS randomness: time comes in as [`Now`], randomness from
+//! [`NodeConfig::rng_seed`], network traffic and disk writes leave as [`Output`] values, and
+//! durable state is read through the [`Store`](storage::Store) trait. Given the same
+//! configuration, store contents and sequence of inputs, a [`Node`] produces the same outputs,
+//! byte for byte; that is what lets the simulator replay any run from its seed.
+//!
+//! # The loop a runtime runs
+//!
+//! ```text
+//! let mut node = Node::new(config, store, now)?;
+//! loop {
+//!     match wait_for_event(node.poll_timeout()) {
+//!         PeerMessage(group, msg)    => node.handle_message(now, group, msg),
+//!         ClientRequest(c, id, req)  => node.handle_request(now, c, id, req),
+//!         Durable(group, ready)      => node.handle_persisted(now, group, ready),
+//!         PeerUnreachable(peer)      => node.handle_unreachable(now, peer),
+//!         Timer                      => node.handle_timeout(now),
+//!     }
+//!     while let Some(output) = node.poll_output() {
+//!         match output {
+//!             Output::Send { to, group, message } => send to the peer (best effort),
+//!             Output::Persist(batch) => write atomically, make durable, then report
+//!                                       handle_persisted (in order, per group),
+//!             Output::Reply { client, id, reply } => answer the client,
+//!         }
+//!     }
+//! }
+//! ```
+//!
+//! Connection-level commands never reach the node: a [`Session`](session::Session) per
+//! connection answers PING, HELLO, CLIENT, COMMAND and CONFIG GET itself and forwards the rest
+//! as a [`Request`].
+//!
+//! # Raft groups
+//!
+//! Every node runs group 0, the system group (the member directory that `MOVED` replies are
+//! built from; later the shard map), and the data groups 1..N (Phase 1: one). Every message,
+//! log key and storage call names its group.
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod cmd;
 pub mod config;
+mod consensus;
 mod error;
 mod ids;
+mod kv;
+mod node;
 mod output;
 mod reply;
 mod request;
 pub mod resp;
 pub mod session;
 pub mod storage;
+mod system;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 mod time;
 
+pub use consensus::GroupStatus;
 pub use error::{Error, Result};
 pub use ids::{ClientId, GroupId, NodeId, RequestId};
+pub use node::{Node, NodeConfig, REDIS_VERSION};
 pub use output::{Output, PersistBatch};
+pub use raft::{eraftpb, StateRole};
 pub use reply::{Protocol, Reply};
 pub use request::{Request, SetCondition, SetRequest};
 pub use time::{Instant, Now};

@@ -101,12 +101,30 @@ mod tests {
 
     #[test]
     fn log_keys_sort_by_group_then_index() {
-        let a = LogKey { group: GroupId(1), index: 255 }.encode();
-        let b = LogKey { group: GroupId(1), index: 256 }.encode();
-        let c = LogKey { group: GroupId(2), index: 1 }.encode();
+        let a = LogKey {
+            group: GroupId(1),
+            index: 255,
+        }
+        .encode();
+        let b = LogKey {
+            group: GroupId(1),
+            index: 256,
+        }
+        .encode();
+        let c = LogKey {
+            group: GroupId(2),
+            index: 1,
+        }
+        .encode();
         assert!(a < b && b < c);
         assert!(c < group_end(GroupId(2)));
-        assert_eq!(LogKey::decode(&b), Some(LogKey { group: GroupId(1), index: 256 }));
+        assert_eq!(
+            LogKey::decode(&b),
+            Some(LogKey {
+                group: GroupId(1),
+                index: 256
+            })
+        );
     }
 
     #[test]

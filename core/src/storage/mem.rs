@@ -1,10 +1,10 @@
 //! An in-memory [`Store`] for tests and the core's cluster harness.
 
 use std::collections::BTreeMap;
-use std::ops::{Bound, ControlFlow};
+use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 
-use super::{ColumnFamily, Store, StoreError, WriteBatch, WriteOp};
+use super::{ColumnFamily, ScanVisitor, Store, StoreError, WriteBatch, WriteOp};
 
 type Family = BTreeMap<Vec<u8>, Vec<u8>>;
 
@@ -43,7 +43,9 @@ impl MemStore {
 impl Store for MemStore {
     fn get(&self, cf: ColumnFamily, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let families = self.families.lock().expect("store lock poisoned");
-        Ok(families.get(&cf).and_then(|family| family.get(key).cloned()))
+        Ok(families
+            .get(&cf)
+            .and_then(|family| family.get(key).cloned()))
     }
 
     fn scan(
@@ -51,7 +53,7 @@ impl Store for MemStore {
         cf: ColumnFamily,
         start: &[u8],
         end: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+        visit: &mut ScanVisitor<'_>,
     ) -> Result<(), StoreError> {
         if start >= end {
             return Ok(());
@@ -116,7 +118,11 @@ mod tests {
         }
         batch.delete_range(ColumnFamily::DataKv, vec![1], vec![3]);
         store.write(batch).unwrap();
-        let keys: Vec<u8> = store.dump(ColumnFamily::DataKv).iter().map(|(k, _)| k[0]).collect();
+        let keys: Vec<u8> = store
+            .dump(ColumnFamily::DataKv)
+            .iter()
+            .map(|(k, _)| k[0])
+            .collect();
         assert_eq!(keys, vec![0, 3, 4]);
     }
 }

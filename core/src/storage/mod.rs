@@ -189,6 +189,9 @@ impl WriteBatch {
     }
 }
 
+/// The callback of [`Store::scan`]: sees each key and value, and says whether to go on.
+pub type ScanVisitor<'a> = dyn FnMut(&[u8], &[u8]) -> ControlFlow<()> + 'a;
+
 /// A failure of the underlying store (I/O error, corruption). The core treats it as fatal:
 /// a node that cannot trust its disk must stop rather than answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -217,7 +220,7 @@ pub trait Store: Send {
         cf: ColumnFamily,
         start: &[u8],
         end: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+        visit: &mut ScanVisitor<'_>,
     ) -> Result<(), StoreError>;
 
     /// Applies `batch` atomically. It is visible to reads at once; it becomes durable no later

@@ -1,0 +1,689 @@
+//! One Raft group: raft-rs's `RawNode`, the state machine it feeds, and the requests waiting
+//! on it.
+//!
+//! This is the only place that knows raft-rs's `Ready` protocol. [`Group::drive`] turns each
+//! `Ready` into outputs, in the order raft-rs requires for asynchronous persistence:
+//! 1. `messages()` go out at once (a leader replicates while it persists, thesis §10.2.1);
+//! 2. committed entries are applied (raft-rs hands out only locally durable ones);
+//! 3. new entries and the hard state update the [`LogView`] and become one `Persist`;
+//! 4. `persisted_messages()` (votes, append responses) wait until that `Persist` is reported
+//!    durable through [`Group::on_persisted`], which calls `on_persist_ready`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use bytes::Bytes;
+use protobuf::Message as _;
+use raft::eraftpb::{ConfChange, ConfChangeV2, Entry, EntryType, Message};
+use raft::{RawNode, ReadOnlyOption, ReadState, StateRole, INVALID_ID};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::consensus::log_view::LogView;
+use crate::consensus::logger::raft_logger;
+use crate::ids::{ClientId, GroupId, NodeId, RequestId};
+use crate::kv::{ApplyContext, Keyspace, Proposal};
+use crate::output::{Output, PersistBatch};
+use crate::reply::Reply;
+use crate::storage::{ColumnFamily, StateKey, Store, WriteBatch};
+use crate::system::Directory;
+use crate::time::Instant;
+
+/// A client request as the node tracks it: which connection, which request.
+pub(crate) type RequestKey = (ClientId, RequestId);
+
+/// The reply to a proposal that a new leader overwrote before it committed: it certainly did
+/// not take effect, so the client may retry it. `TRYAGAIN` is the Redis Cluster code clients
+/// already retry on.
+pub(crate) const NOT_COMMITTED: &str =
+    "TRYAGAIN the write was not committed because leadership changed; it is safe to retry";
+
+/// What a group needs to know to start.
+#[derive(Clone, Debug)]
+pub(crate) struct GroupConfig {
+    pub(crate) node: NodeId,
+    pub(crate) group: GroupId,
+    pub(crate) heartbeat_ticks: usize,
+    pub(crate) election_ticks_min: usize,
+    pub(crate) election_ticks_max: usize,
+    /// Seeds this group's election jitter.
+    pub(crate) rng_seed: u64,
+    /// Largest append message, bytes.
+    pub(crate) message_bytes_max: u64,
+    /// Appends in flight to one follower.
+    pub(crate) inflight_messages_max: usize,
+}
+
+/// The state machine a group's log drives.
+#[derive(Debug)]
+pub(crate) enum Machine {
+    /// Group 0: the member directory.
+    System(Directory),
+    /// Groups 1..N: a keyspace.
+    Data(Keyspace),
+}
+
+/// A read that needs a ReadIndex confirmation before it may be answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ReadKind {
+    /// GET.
+    Get(Bytes),
+    /// EXISTS.
+    Exists(Vec<Bytes>),
+    /// DBSIZE.
+    DbSize,
+}
+
+impl ReadKind {
+    /// Keyed reads are served by the leader only (others answer MOVED); keyless ones may use
+    /// a follower's ReadIndex, which raft-rs forwards to the leader.
+    pub(crate) fn needs_leader(&self) -> bool {
+        !matches!(self, ReadKind::DbSize)
+    }
+}
+
+/// A read waiting in a group.
+#[derive(Clone, Debug)]
+pub(crate) struct PendingRead {
+    pub(crate) key: RequestKey,
+    pub(crate) kind: ReadKind,
+}
+
+/// One ReadIndex round: every read that was waiting when it started, confirmed together.
+#[derive(Debug)]
+struct ReadRound {
+    ctx: Vec<u8>,
+    reads: Vec<PendingRead>,
+    started_at: Instant,
+}
+
+/// A write this node proposed, waiting for its entry to apply.
+#[derive(Clone, Copy, Debug)]
+struct Proposed {
+    /// The term the entry was proposed in; an entry applied at the same index with another
+    /// term means this proposal was overwritten and never committed.
+    term: u64,
+    key: RequestKey,
+}
+
+/// Where a group's effects go; the node turns completions into replies.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    pub(crate) outputs: VecDeque<Output>,
+    /// Requests the group finished, with their answers.
+    pub(crate) completions: Vec<(RequestKey, Reply)>,
+    /// Reads that need a leader and whose group stopped being one: the node routes them again.
+    pub(crate) redispatch: Vec<PendingRead>,
+    /// Set when some group's role, term or leader changed.
+    pub(crate) role_changed: bool,
+}
+
+/// Why a proposal was not accepted.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ProposeError {
+    /// raft-rs dropped it (not leader, or a leadership transfer is in progress).
+    Dropped,
+}
+
+/// Role, leader and term as last seen, to notice changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SoftState {
+    role: StateRole,
+    leader: u64,
+    term: u64,
+}
+
+/// One Raft group on this node.
+pub(crate) struct Group {
+    id: GroupId,
+    node: NodeId,
+    raw: RawNode<LogView>,
+    machine: Machine,
+    /// Index of the last entry applied to `machine`; never ahead of the durable log.
+    applied_index: u64,
+    rng: ChaCha8Rng,
+    election_ticks_min: usize,
+    election_ticks_max: usize,
+    /// The election timeout we last pinned, and the role, term and leader it was pinned for.
+    /// raft-rs draws a new timeout from its own (unseeded) RNG whenever it resets, and every
+    /// reset changes the role, the term or the leader; we then replace the draw with ours.
+    election_timeout_pinned: (usize, SoftState),
+    /// Highest Ready number handed out as `Persist`.
+    ready_emitted: u64,
+    /// Highest Ready number reported durable. `ready_persisted <= ready_emitted`.
+    ready_persisted: u64,
+    /// Messages raft-rs allows only once the Ready with that number is durable.
+    held_messages: VecDeque<(u64, Vec<Message>)>,
+    proposals: BTreeMap<u64, Proposed>,
+    reads_waiting: VecDeque<PendingRead>,
+    read_round: Option<ReadRound>,
+    /// Rounds confirmed at a read index, waiting for `applied_index` to reach it.
+    reads_confirmed: VecDeque<(u64, Vec<PendingRead>)>,
+    read_rounds_started: u64,
+    soft: SoftState,
+}
+
+impl Group {
+    /// Starts a group from its log and state machine, with `applied_index` as stored.
+    pub(crate) fn new(
+        config: &GroupConfig,
+        mut log: LogView,
+        machine: Machine,
+        applied_index: u64,
+    ) -> crate::Result<Group> {
+        log.raise_commit(applied_index);
+        let raft_config = raft::Config {
+            id: config.node.0,
+            election_tick: config.election_ticks_min,
+            heartbeat_tick: config.heartbeat_ticks,
+            min_election_tick: config.election_ticks_min,
+            max_election_tick: config.election_ticks_max,
+            applied: applied_index,
+            max_size_per_msg: config.message_bytes_max,
+            max_inflight_msgs: config.inflight_messages_max,
+            check_quorum: true,
+            pre_vote: true,
+            read_only_option: ReadOnlyOption::Safe,
+            ..raft::Config::default()
+        };
+        raft_config.validate()?;
+        let logger = raft_logger(config.node.0, config.group.0);
+        let raw = RawNode::new(&raft_config, log, &logger)?;
+        let soft = SoftState {
+            role: raw.raft.state,
+            leader: raw.raft.leader_id,
+            term: raw.raft.term,
+        };
+        let mut group = Group {
+            id: config.group,
+            node: config.node,
+            raw,
+            machine,
+            applied_index,
+            rng: ChaCha8Rng::seed_from_u64(config.rng_seed),
+            election_ticks_min: config.election_ticks_min,
+            election_ticks_max: config.election_ticks_max,
+            election_timeout_pinned: (0, soft),
+            ready_emitted: 0,
+            ready_persisted: 0,
+            held_messages: VecDeque::new(),
+            proposals: BTreeMap::new(),
+            reads_waiting: VecDeque::new(),
+            read_round: None,
+            reads_confirmed: VecDeque::new(),
+            read_rounds_started: 0,
+            soft,
+        };
+        group.pin_election_timeout();
+        Ok(group)
+    }
+
+    /// Whether this node leads the group.
+    pub(crate) fn is_leader(&self) -> bool {
+        self.raw.raft.state == StateRole::Leader
+    }
+
+    /// The leader this node knows of, if any.
+    pub(crate) fn leader(&self) -> Option<NodeId> {
+        let leader = self.raw.raft.leader_id;
+        (leader != INVALID_ID).then_some(NodeId(leader))
+    }
+
+    /// The state machine.
+    pub(crate) fn machine(&self) -> &Machine {
+        &self.machine
+    }
+
+    /// A summary for INFO and tests.
+    pub(crate) fn status(&self) -> GroupStatus {
+        let raft = &self.raw.raft;
+        GroupStatus {
+            group: self.id,
+            role: raft.state,
+            term: raft.term,
+            leader: self.leader(),
+            commit_index: raft.raft_log.committed,
+            applied_index: self.applied_index,
+            last_index: raft.raft_log.last_index(),
+            log_entries_in_memory: self.raw.store().len(),
+            voters: self.raw.store().conf_state().voters.clone(),
+            proposals_pending: self.proposals.len(),
+            reads_pending: self.reads_waiting.len()
+                + self
+                    .read_round
+                    .as_ref()
+                    .map_or(0, |round| round.reads.len())
+                + self
+                    .reads_confirmed
+                    .iter()
+                    .map(|(_, reads)| reads.len())
+                    .sum::<usize>(),
+            read_rounds_started: self.read_rounds_started,
+        }
+    }
+
+    /// Advances raft-rs's logical clock by one tick.
+    pub(crate) fn tick(&mut self) {
+        self.raw.tick();
+        self.pin_election_timeout();
+    }
+
+    /// Feeds a message from a peer. Messages raft-rs rejects (from an unknown peer, a local
+    /// message type) are dropped: a peer cannot make this node fail.
+    pub(crate) fn step(&mut self, message: Message) -> Result<(), raft::Error> {
+        let result = self.raw.step(message);
+        self.pin_election_timeout();
+        result
+    }
+
+    /// Tells raft-rs a peer could not be reached, so it stops pipelining to it.
+    pub(crate) fn report_unreachable(&mut self, peer: NodeId) {
+        self.raw.report_unreachable(peer.0);
+    }
+
+    /// Proposes a client write; its reply comes as a completion once the entry applies.
+    pub(crate) fn propose(
+        &mut self,
+        key: RequestKey,
+        proposal: &Proposal,
+        out: &mut Outbox,
+    ) -> Result<(), ProposeError> {
+        assert!(self.is_leader(), "only a leader proposes client writes");
+        self.raw
+            .propose(Vec::new(), proposal.encode())
+            .map_err(|_| ProposeError::Dropped)?;
+        let index = self.raw.raft.raft_log.last_index();
+        let term = self.raw.raft.term;
+        if let Some(overwritten) = self.proposals.insert(index, Proposed { term, key }) {
+            // An older proposal at this index was cut from the log by a leader change: it
+            // never committed.
+            assert!(
+                overwritten.term < term,
+                "two proposals at index {index} in term {term}"
+            );
+            out.completions
+                .push((overwritten.key, Reply::error(NOT_COMMITTED)));
+        }
+        Ok(())
+    }
+
+    /// Proposes an entry nobody waits on (a member registering itself). On a follower raft-rs
+    /// forwards it to the leader; if it is lost the caller proposes again later.
+    pub(crate) fn propose_untracked(&mut self, proposal: &Proposal) -> Result<(), ProposeError> {
+        self.raw
+            .propose(Vec::new(), proposal.encode())
+            .map_err(|_| ProposeError::Dropped)
+    }
+
+    /// Queues a read for the next ReadIndex round.
+    pub(crate) fn read(&mut self, read: PendingRead) {
+        self.reads_waiting.push_back(read);
+    }
+
+    /// Gives up on a ReadIndex round that has waited longer than `timeout` (its messages were
+    /// lost, or the leader changed in a way raft-rs does not report): its reads join the next
+    /// round.
+    pub(crate) fn retry_stale_read_round(&mut self, now: Instant, timeout: Duration) {
+        if let Some(round) = &self.read_round {
+            if now.saturating_duration_since(round.started_at) >= timeout {
+                let round = self.read_round.take().expect("checked above");
+                for read in round.reads.into_iter().rev() {
+                    self.reads_waiting.push_front(read);
+                }
+            }
+        }
+    }
+
+    /// Reports that the `Persist` with this Ready number (and all before it) is durable.
+    ///
+    /// # Panics
+    /// If `number` was not handed out, or is reported out of order.
+    pub(crate) fn on_persisted(
+        &mut self,
+        now: Instant,
+        number: u64,
+        store: &mut dyn Store,
+        out: &mut Outbox,
+    ) {
+        assert!(
+            number > self.ready_persisted && number <= self.ready_emitted,
+            "group {}: ready {number} reported persisted, expected {}..={}",
+            self.id,
+            self.ready_persisted + 1,
+            self.ready_emitted
+        );
+        self.ready_persisted = number;
+        self.raw.on_persist_ready(number);
+        while self
+            .held_messages
+            .front()
+            .is_some_and(|(n, _)| *n <= number)
+        {
+            let (_, messages) = self.held_messages.pop_front().expect("checked above");
+            self.send_all(messages, out);
+        }
+        self.drive(now, store, out);
+    }
+
+    /// Handles everything raft-rs has ready, until it has nothing more.
+    pub(crate) fn drive(&mut self, now: Instant, store: &mut dyn Store, out: &mut Outbox) {
+        loop {
+            self.note_soft_state(out);
+            self.start_read_round(now);
+            if !self.raw.has_ready() {
+                break;
+            }
+            self.handle_ready(store, out);
+        }
+        self.pin_election_timeout();
+    }
+
+    fn handle_ready(&mut self, store: &mut dyn Store, out: &mut Outbox) {
+        let mut ready = self.raw.ready();
+
+        let messages = ready.take_messages();
+        self.send_all(messages, out);
+
+        assert!(
+            ready.snapshot().is_empty(),
+            "group {}: received a Raft snapshot, but this node never compacts its log, so no peer \
+             should send one (log compaction is issue #5)",
+            self.id
+        );
+
+        for read_state in ready.take_read_states() {
+            self.on_read_state(read_state);
+        }
+
+        let committed = ready.take_committed_entries();
+        if !committed.is_empty() {
+            self.apply(committed, store, out);
+        }
+
+        let mut batch = WriteBatch::new();
+        let entries = ready.take_entries();
+        self.raw.mut_store().append(&entries, &mut batch);
+        if let Some(hard_state) = ready.hs() {
+            self.raw
+                .mut_store()
+                .set_hard_state(hard_state.clone(), &mut batch);
+        }
+        let persisted_messages = ready.take_persisted_messages();
+        let number = ready.number();
+        let must_sync = ready.must_sync();
+        self.raw.advance_append_async(ready);
+        self.raw.advance_apply_to(self.applied_index);
+
+        if batch.is_empty() && self.ready_emitted == self.ready_persisted {
+            // Nothing to make durable and nothing ahead of it in the queue: durable already.
+            assert!(!must_sync, "a Ready that must sync wrote nothing");
+            self.ready_emitted = number;
+            self.ready_persisted = number;
+            self.raw.on_persist_ready(number);
+            self.send_all(persisted_messages, out);
+        } else {
+            self.ready_emitted = number;
+            if !persisted_messages.is_empty() {
+                self.held_messages.push_back((number, persisted_messages));
+            }
+            out.outputs.push_back(Output::Persist(PersistBatch {
+                group: self.id,
+                ready_number: number,
+                batch,
+                must_sync,
+            }));
+        }
+        self.serve_confirmed_reads(store, out);
+    }
+
+    /// Applies committed entries in log order, writing the state machine's changes and the
+    /// new applied index in one batch.
+    fn apply(&mut self, entries: Vec<Entry>, store: &mut dyn Store, out: &mut Outbox) {
+        let mut cx = ApplyContext::new(&*store);
+        for entry in &entries {
+            assert_eq!(
+                entry.index,
+                self.applied_index + 1,
+                "group {}: entries must apply in order",
+                self.id
+            );
+            let reply = match entry.get_entry_type() {
+                EntryType::EntryNormal if entry.data.is_empty() => {
+                    // A new leader's empty entry, which commits its term.
+                    None
+                }
+                EntryType::EntryNormal => {
+                    let proposal = Proposal::decode(&entry.data).unwrap_or_else(|| {
+                        panic!(
+                            "group {}: committed entry {} is not a proposal this version wrote",
+                            self.id, entry.index
+                        )
+                    });
+                    Some(match &mut self.machine {
+                        Machine::System(directory) => directory.apply(&mut cx, &proposal),
+                        Machine::Data(keyspace) => keyspace.apply(&mut cx, &proposal),
+                    })
+                }
+                EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
+                    let conf_state = self.apply_conf_change(entry);
+                    self.raw
+                        .mut_store()
+                        .set_conf_state(conf_state, cx.batch_mut());
+                    None
+                }
+            };
+            self.applied_index = entry.index;
+            if let Some(proposed) = self.proposals.remove(&entry.index) {
+                let reply = if proposed.term == entry.term {
+                    reply.unwrap_or_else(Reply::ok)
+                } else {
+                    Reply::error(NOT_COMMITTED)
+                };
+                out.completions.push((proposed.key, reply));
+            }
+        }
+        let mut batch = cx.into_batch();
+        if let Machine::Data(keyspace) = &self.machine {
+            keyspace.finish_pass(&mut batch);
+        }
+        batch.put(
+            ColumnFamily::raft_state(self.id),
+            StateKey::AppliedIndex.encode(self.id),
+            self.applied_index.to_be_bytes().to_vec(),
+        );
+        store
+            .write(batch)
+            .unwrap_or_else(|e| panic!("group {}: writing applied entries: {e}", self.id));
+    }
+
+    /// Applies a committed membership change entry (either encoding) to raft-rs and returns
+    /// the configuration it leads to.
+    fn apply_conf_change(&mut self, entry: &Entry) -> raft::eraftpb::ConfState {
+        let applied = if entry.get_entry_type() == EntryType::EntryConfChange {
+            let change = ConfChange::parse_from_bytes(&entry.data);
+            change.map(|change| self.raw.apply_conf_change(&change))
+        } else {
+            let change = ConfChangeV2::parse_from_bytes(&entry.data);
+            change.map(|change| self.raw.apply_conf_change(&change))
+        };
+        applied
+            .unwrap_or_else(|e| {
+                panic!(
+                    "group {}: corrupt conf change at {}: {e}",
+                    self.id, entry.index
+                )
+            })
+            .unwrap_or_else(|e| panic!("group {}: applying conf change: {e}", self.id))
+    }
+
+    fn send_all(&self, messages: Vec<Message>, out: &mut Outbox) {
+        for message in messages {
+            out.outputs.push_back(Output::Send {
+                to: NodeId(message.to),
+                group: self.id,
+                message,
+            });
+        }
+    }
+
+    /// Notices role, leader and term changes: reads that need a leader leave a node that lost
+    /// leadership, and a round in flight under an old leader or term is started again.
+    fn note_soft_state(&mut self, out: &mut Outbox) {
+        let soft = SoftState {
+            role: self.raw.raft.state,
+            leader: self.raw.raft.leader_id,
+            term: self.raw.raft.term,
+        };
+        if soft == self.soft {
+            return;
+        }
+        tracing::info!(
+            node = self.node.0,
+            group = self.id.0,
+            role = ?soft.role,
+            term = soft.term,
+            leader = soft.leader,
+            "raft state changed"
+        );
+        let lost_leadership = self.soft.role == StateRole::Leader && soft.role != StateRole::Leader;
+        self.soft = soft;
+        out.role_changed = true;
+
+        if let Some(round) = self.read_round.take() {
+            for read in round.reads.into_iter().rev() {
+                self.reads_waiting.push_front(read);
+            }
+        }
+        if lost_leadership {
+            let (moved, kept): (Vec<_>, Vec<_>) = self
+                .reads_waiting
+                .drain(..)
+                .partition(|read| read.kind.needs_leader());
+            self.reads_waiting = kept.into();
+            out.redispatch.extend(moved);
+        }
+    }
+
+    /// Starts a ReadIndex round for every waiting read, unless one is already in flight (then
+    /// they wait for the next: one round confirms a whole batch).
+    fn start_read_round(&mut self, now: Instant) {
+        if self.read_round.is_some() || self.reads_waiting.is_empty() {
+            return;
+        }
+        let raft = &self.raw.raft;
+        match raft.state {
+            StateRole::Leader => {
+                // raft-rs silently drops a ReadIndex until the leader has committed an entry
+                // of its own term (thesis §6.4): wait for that.
+                if raft.raft_log.term(raft.raft_log.committed).ok() != Some(raft.term) {
+                    return;
+                }
+            }
+            _ => {
+                if raft.leader_id == INVALID_ID {
+                    return;
+                }
+            }
+        }
+        self.read_rounds_started += 1;
+        let mut ctx = Vec::with_capacity(16);
+        ctx.extend_from_slice(&self.node.0.to_be_bytes());
+        ctx.extend_from_slice(&self.read_rounds_started.to_be_bytes());
+        let reads = self.reads_waiting.drain(..).collect();
+        self.raw.read_index(ctx.clone());
+        self.read_round = Some(ReadRound {
+            ctx,
+            reads,
+            started_at: now,
+        });
+    }
+
+    fn on_read_state(&mut self, read_state: ReadState) {
+        let matches = self
+            .read_round
+            .as_ref()
+            .is_some_and(|round| round.ctx == read_state.request_ctx);
+        if matches {
+            let round = self.read_round.take().expect("checked above");
+            self.reads_confirmed
+                .push_back((read_state.index, round.reads));
+        }
+    }
+
+    fn serve_confirmed_reads(&mut self, store: &dyn Store, out: &mut Outbox) {
+        while self
+            .reads_confirmed
+            .front()
+            .is_some_and(|(index, _)| *index <= self.applied_index)
+        {
+            let (_, reads) = self.reads_confirmed.pop_front().expect("checked above");
+            let Machine::Data(keyspace) = &self.machine else {
+                panic!("group {}: client reads go to data groups", self.id);
+            };
+            for read in reads {
+                let reply = match &read.kind {
+                    ReadKind::Get(key) => keyspace.get(store, key).map_or(Reply::Null, Reply::Bulk),
+                    ReadKind::Exists(keys) => Reply::Integer(
+                        keys.iter()
+                            .filter(|key| keyspace.get(store, key).is_some())
+                            .count() as i64,
+                    ),
+                    ReadKind::DbSize => Reply::Integer(keyspace.key_count() as i64),
+                };
+                out.completions.push((read.key, reply));
+            }
+        }
+    }
+
+    /// Replaces an election timeout raft-rs drew from its own RNG with one from ours, so that
+    /// one seed decides every election (etcd's tests pin `SetRandomizedElectionTimeout` the
+    /// same way).
+    fn pin_election_timeout(&mut self) {
+        let raft = &self.raw.raft;
+        let soft = SoftState {
+            role: raft.state,
+            leader: raft.leader_id,
+            term: raft.term,
+        };
+        let (pinned, pinned_for) = self.election_timeout_pinned;
+        // Deciding on the role, term and leader alone keeps our RNG's draws independent of what
+        // raft-rs drew; the value check is a second net should raft-rs ever reset without one
+        // of them changing.
+        if soft != pinned_for || raft.randomized_election_timeout() != pinned {
+            let timeout = self
+                .rng
+                .gen_range(self.election_ticks_min..self.election_ticks_max);
+            self.raw.raft.set_randomized_election_timeout(timeout);
+            self.election_timeout_pinned = (timeout, soft);
+        }
+    }
+}
+
+/// A snapshot of a group's state, for INFO and tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupStatus {
+    /// The group.
+    pub group: GroupId,
+    /// Leader, follower, candidate or pre-candidate.
+    pub role: StateRole,
+    /// The current term.
+    pub term: u64,
+    /// The leader this node knows of.
+    pub leader: Option<NodeId>,
+    /// Highest index known committed.
+    pub commit_index: u64,
+    /// Highest index applied to the state machine.
+    pub applied_index: u64,
+    /// Highest index in the log.
+    pub last_index: u64,
+    /// Entries held in memory.
+    pub log_entries_in_memory: usize,
+    /// Voting members.
+    pub voters: Vec<u64>,
+    /// Writes proposed by this node, not yet applied.
+    pub proposals_pending: usize,
+    /// Reads waiting for a ReadIndex round or for apply.
+    pub reads_pending: usize,
+    /// ReadIndex rounds started so far (batching: fewer rounds than reads).
+    pub read_rounds_started: u64,
+}

@@ -1,0 +1,9 @@
+//! The Raft wrapper: raft-rs's `RawNode` per group, its in-memory log view and its logger.
+
+mod group;
+mod log_view;
+mod logger;
+
+pub use group::GroupStatus;
+pub(crate) use group::{Group, GroupConfig, Machine, Outbox, PendingRead, ReadKind, RequestKey};
+pub(crate) use log_view::LogView;

@@ -1,0 +1,7 @@
+//! State machines and what the log carries for them.
+
+mod keyspace;
+mod proposal;
+
+pub(crate) use keyspace::{ApplyContext, Keyspace};
+pub(crate) use proposal::{Member, Proposal};

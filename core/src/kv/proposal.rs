@@ -1,0 +1,208 @@
+//! What a log entry carries: the binary encoding of a proposal.
+//!
+//! Layout: one tag byte, then fields; integers are big-endian, byte strings are a `u32` length
+//! and the bytes. The decoder never allocates more than the entry holds: lengths are checked
+//! against the remaining input before anything is copied.
+
+use bytes::Bytes;
+
+use crate::ids::NodeId;
+use crate::request::{SetCondition, SetRequest};
+
+const TAG_SET: u8 = 1;
+const TAG_DEL: u8 = 2;
+const TAG_REGISTER_NODE: u8 = 3;
+
+const SET_FLAG_IF_ABSENT: u8 = 1;
+const SET_FLAG_IF_PRESENT: u8 = 2;
+const SET_FLAG_GET: u8 = 4;
+
+/// A change to a group's state machine, as written into the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Proposal {
+    /// Data groups: SET.
+    Set(SetRequest),
+    /// Data groups: DEL of one or more keys.
+    Del(Vec<Bytes>),
+    /// System group: a node announces the addresses it serves on.
+    RegisterNode(Member),
+}
+
+/// A node's entry in the system group's directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Member {
+    /// The node.
+    pub(crate) id: NodeId,
+    /// `host:port` Redis clients connect to; the address put in `MOVED` replies.
+    pub(crate) client_addr: String,
+    /// `host:port` other nodes send Raft traffic to.
+    pub(crate) internal_addr: String,
+}
+
+impl Proposal {
+    /// Encodes the proposal as log-entry data.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self {
+            Proposal::Set(set) => {
+                out.push(TAG_SET);
+                let mut flags = match set.condition {
+                    SetCondition::Always => 0,
+                    SetCondition::IfAbsent => SET_FLAG_IF_ABSENT,
+                    SetCondition::IfPresent => SET_FLAG_IF_PRESENT,
+                };
+                if set.get {
+                    flags |= SET_FLAG_GET;
+                }
+                out.push(flags);
+                put_bytes(&mut out, &set.key);
+                put_bytes(&mut out, &set.value);
+            }
+            Proposal::Del(keys) => {
+                out.push(TAG_DEL);
+                out.extend_from_slice(&(keys.len() as u32).to_be_bytes());
+                for key in keys {
+                    put_bytes(&mut out, key);
+                }
+            }
+            Proposal::RegisterNode(member) => {
+                out.push(TAG_REGISTER_NODE);
+                out.extend_from_slice(&member.id.0.to_be_bytes());
+                put_bytes(&mut out, member.client_addr.as_bytes());
+                put_bytes(&mut out, member.internal_addr.as_bytes());
+            }
+        }
+        out
+    }
+
+    /// Decodes log-entry data. `None` when the bytes are not a proposal this version wrote.
+    pub(crate) fn decode(data: &[u8]) -> Option<Proposal> {
+        let mut reader = Reader { rest: data };
+        let proposal = match reader.u8()? {
+            TAG_SET => {
+                let flags = reader.u8()?;
+                let condition = match flags & (SET_FLAG_IF_ABSENT | SET_FLAG_IF_PRESENT) {
+                    0 => SetCondition::Always,
+                    SET_FLAG_IF_ABSENT => SetCondition::IfAbsent,
+                    SET_FLAG_IF_PRESENT => SetCondition::IfPresent,
+                    _ => return None,
+                };
+                Proposal::Set(SetRequest {
+                    key: reader.bytes()?,
+                    value: reader.bytes()?,
+                    condition,
+                    get: flags & SET_FLAG_GET != 0,
+                })
+            }
+            TAG_DEL => {
+                let count = reader.u32()? as usize;
+                // Each key takes at least its 4-byte length: a count larger than that is corrupt,
+                // and checking it first keeps the allocation bounded by the entry's size.
+                if count > reader.rest.len() / 4 {
+                    return None;
+                }
+                let mut keys = Vec::with_capacity(count);
+                for _ in 0..count {
+                    keys.push(reader.bytes()?);
+                }
+                Proposal::Del(keys)
+            }
+            TAG_REGISTER_NODE => Proposal::RegisterNode(Member {
+                id: NodeId(reader.u64()?),
+                client_addr: String::from_utf8(reader.bytes()?.to_vec()).ok()?,
+                internal_addr: String::from_utf8(reader.bytes()?.to_vec()).ok()?,
+            }),
+            _ => return None,
+        };
+        reader.rest.is_empty().then_some(proposal)
+    }
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        if self.rest.len() < n {
+            return None;
+        }
+        let (head, tail) = self.rest.split_at(n);
+        self.rest = tail;
+        Some(head)
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_be_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    fn bytes(&mut self) -> Option<Bytes> {
+        let len = self.u32()? as usize;
+        Some(Bytes::copy_from_slice(self.take(len)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arb_proposal() -> impl Strategy<Value = Proposal> {
+        let bytes = || proptest::collection::vec(any::<u8>(), 0..40).prop_map(Bytes::from);
+        prop_oneof![
+            (bytes(), bytes(), 0u8..3, any::<bool>()).prop_map(|(key, value, c, get)| {
+                let condition = [
+                    SetCondition::Always,
+                    SetCondition::IfAbsent,
+                    SetCondition::IfPresent,
+                ][c as usize];
+                Proposal::Set(SetRequest {
+                    key,
+                    value,
+                    condition,
+                    get,
+                })
+            }),
+            proptest::collection::vec(bytes(), 0..5).prop_map(Proposal::Del),
+            (any::<u64>(), "[a-z0-9.:]{0,20}", "[a-z0-9.:]{0,20}").prop_map(|(id, c, i)| {
+                Proposal::RegisterNode(Member {
+                    id: NodeId(id),
+                    client_addr: c,
+                    internal_addr: i,
+                })
+            }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn encode_then_decode_is_identity(proposal in arb_proposal()) {
+            prop_assert_eq!(Proposal::decode(&proposal.encode()), Some(proposal));
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = Proposal::decode(&data);
+        }
+    }
+
+    #[test]
+    fn huge_declared_key_count_is_rejected_without_allocating() {
+        let mut data = vec![TAG_DEL];
+        data.extend_from_slice(&u32::MAX.to_be_bytes());
+        assert_eq!(Proposal::decode(&data), None);
+    }
+}

@@ -1,0 +1,701 @@
+//! [`Node`]: one Seshat node's deterministic state, driven by a runtime.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use raft::eraftpb::Message;
+use raft::StateRole;
+
+use crate::cmd::key_hash_slot;
+use crate::consensus::{
+    Group, GroupConfig, GroupStatus, LogView, Machine, Outbox, PendingRead, ReadKind, RequestKey,
+};
+use crate::ids::{ClientId, GroupId, NodeId, RequestId};
+use crate::kv::{Keyspace, Member, Proposal};
+use crate::output::Output;
+use crate::reply::Reply;
+use crate::request::Request;
+use crate::storage::{ColumnFamily, StateKey, Store, WriteBatch};
+use crate::system::Directory;
+use crate::time::{Instant, Now};
+
+/// The version clients see in `HELLO` and `INFO` (`redis_version`): the Redis release whose
+/// commands and replies Seshat follows.
+pub const REDIS_VERSION: &str = "7.2.0";
+
+/// Everything a [`Node`] needs to know to start. Build it from the file configuration with
+/// [`NodeConfig::from_config`].
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// This node.
+    pub id: NodeId,
+    /// The client address this node advertises (in `MOVED` replies), `host:port`.
+    pub client_addr: String,
+    /// The internal address this node advertises to peers, `host:port`.
+    pub internal_addr: String,
+    /// The founding voters. Used only when the store holds no state yet (first start); after
+    /// that the configuration comes from the log.
+    pub bootstrap_members: Vec<NodeId>,
+    /// Client addresses known from the configuration file, used for `MOVED` until the system
+    /// group's directory names them.
+    pub peer_client_addrs: BTreeMap<NodeId, String>,
+    /// Number of data groups (shards). Phase 1: 1.
+    pub data_groups: u64,
+    /// Length of one Raft tick.
+    pub tick_interval: Duration,
+    /// Ticks between leader heartbeats.
+    pub heartbeat_ticks: usize,
+    /// Election timeout is drawn from `election_ticks_min..election_ticks_max`.
+    pub election_ticks_min: usize,
+    /// Exclusive upper bound of the election timeout, ticks.
+    pub election_ticks_max: usize,
+    /// A request not answered within this time gets `-NOQUORUM`.
+    pub request_timeout: Duration,
+    /// Requests in flight on this node at most; more get `-TRYAGAIN`.
+    pub requests_pending_max: usize,
+    /// Largest Raft append message, bytes.
+    pub message_bytes_max: u64,
+    /// Appends in flight to one follower at most.
+    pub inflight_messages_max: usize,
+    /// Seeds every random choice the node makes. The tokio runtime draws it from the OS and
+    /// logs it; the simulator passes its seed.
+    pub rng_seed: u64,
+}
+
+impl NodeConfig {
+    /// Ticks `handle_timeout` performs at most in one call, so a runtime that stalled does
+    /// not fire a burst of elections.
+    pub const TICKS_PER_CALL_MAX: u32 = 10;
+
+    /// The node configuration for a validated file configuration. Raft ticks last one
+    /// heartbeat interval; election timeouts are rounded up to whole ticks.
+    pub fn from_config(
+        config: &crate::config::Config,
+        hostname: &str,
+        rng_seed: u64,
+    ) -> NodeConfig {
+        let tick_interval = config.heartbeat_interval();
+        let ticks = |d: Duration| -> usize {
+            (d.as_micros().div_ceil(tick_interval.as_micros().max(1))) as usize
+        };
+        let election_ticks_min = ticks(config.election_timeout_min()).max(2);
+        let election_ticks_max = ticks(config.election_timeout_max()).max(election_ticks_min + 1);
+        let peer_client_addrs = config
+            .cluster
+            .initial_members
+            .iter()
+            .filter_map(|member| Some((NodeId(member.id), member.client_addr.clone()?)))
+            .collect();
+        NodeConfig {
+            id: NodeId(config.node.id),
+            client_addr: config.advertise_client_addr_or(hostname),
+            internal_addr: config.advertise_addr_or(hostname),
+            bootstrap_members: if config.cluster.bootstrap {
+                config.members().into_iter().map(|(id, _)| id).collect()
+            } else {
+                Vec::new()
+            },
+            peer_client_addrs,
+            data_groups: 1,
+            tick_interval,
+            heartbeat_ticks: 1,
+            election_ticks_min,
+            election_ticks_max,
+            request_timeout: config.request_timeout(),
+            requests_pending_max: config.limits.max_concurrent_client_connections as usize * 4,
+            message_bytes_max: 1024 * 1024,
+            inflight_messages_max: 256,
+            rng_seed,
+        }
+    }
+}
+
+/// Where an outstanding request is, for its timeout message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Waiting for a leader to be known.
+    Parked,
+    /// Proposed; waiting for the entry to commit and apply.
+    Proposed,
+    /// Waiting for a ReadIndex confirmation.
+    Reading,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Outstanding {
+    deadline: Instant,
+    stage: Stage,
+}
+
+/// One Seshat node: its Raft groups (group 0 = system, 1..N = data), their state machines and
+/// the client requests in flight. Deterministic and free of I/O.
+///
+/// # Driving a node
+/// The runtime calls one `handle_*` method per event, then drains [`Node::poll_output`] until
+/// it returns `None`, then reads [`Node::poll_timeout`] and calls [`Node::handle_timeout`] when
+/// that instant arrives (quinn-proto's `Connection` contract):
+///
+/// ```text
+/// loop {
+///     event = wait for (peer message | client request | persisted batch | timer);
+///     node.handle_<event>(now, ...);
+///     while let Some(output) = node.poll_output() { carry it out }
+///     timer = node.poll_timeout();
+/// }
+/// ```
+///
+/// The one rule a runtime must keep: report a `Persist` with [`Node::handle_persisted`] only
+/// once its batch is durable, and in order per group. Given the same config, store contents
+/// and sequence of inputs, a node produces the same outputs, byte for byte.
+pub struct Node {
+    config: NodeConfig,
+    store: Box<dyn Store>,
+    groups: BTreeMap<GroupId, Group>,
+    outbox: Outbox,
+    /// Requests not yet answered. A request leaves this map exactly once, when its reply is
+    /// emitted; a late completion for a request already answered (timed out) is ignored.
+    outstanding: BTreeMap<RequestKey, Outstanding>,
+    /// `outstanding` ordered by deadline.
+    deadlines: BTreeSet<(Instant, RequestKey)>,
+    /// Requests waiting for a leader to be known, retried on every role change and tick.
+    parked: Vec<(RequestKey, Request)>,
+    now_last: Now,
+    next_tick_at: Instant,
+    started_at: Instant,
+    /// When this node last proposed its directory entry to the system group.
+    registered_at: Option<Instant>,
+    messages_dropped: u64,
+}
+
+impl Node {
+    /// Interval between attempts to register this node's addresses in the system group.
+    const REGISTER_RETRY: Duration = Duration::from_secs(1);
+
+    /// Starts a node over `store`: from its contents after a restart, or bootstrapping a new
+    /// cluster from `config.bootstrap_members` when the store is empty.
+    pub fn new(config: NodeConfig, mut store: Box<dyn Store>, now: Now) -> crate::Result<Node> {
+        if config.bootstrap_members.is_empty() {
+            return Err(crate::Error::Config(
+                "cluster.bootstrap: joining a running cluster arrives with membership changes \
+                 (issue #5); set bootstrap = true with initial_members"
+                    .to_owned(),
+            ));
+        }
+        let mut groups = BTreeMap::new();
+        let group_ids =
+            std::iter::once(GroupId::SYSTEM).chain((1..=config.data_groups).map(GroupId));
+        let mut seeds =
+            <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(config.rng_seed);
+        for group in group_ids {
+            let log = match LogView::load(group, &*store)? {
+                Some(log) => log,
+                None => {
+                    let voters = config.bootstrap_members.iter().map(|id| id.0).collect();
+                    let log = LogView::bootstrap(group, voters);
+                    let mut batch = WriteBatch::new();
+                    log.initial_writes(&mut batch);
+                    store.write(batch)?;
+                    log
+                }
+            };
+            let applied_index = match store.get(
+                ColumnFamily::raft_state(group),
+                &StateKey::AppliedIndex.encode(group),
+            )? {
+                Some(bytes) => {
+                    u64::from_be_bytes(bytes.as_slice().try_into().map_err(|_| {
+                        crate::Error::Corrupt(format!("group {group} applied index"))
+                    })?)
+                }
+                None => 0,
+            };
+            let machine = if group.is_system() {
+                Machine::System(Directory::load(&*store)?)
+            } else {
+                Machine::Data(Keyspace::load(group, &*store)?)
+            };
+            let group_config = GroupConfig {
+                node: config.id,
+                group,
+                heartbeat_ticks: config.heartbeat_ticks,
+                election_ticks_min: config.election_ticks_min,
+                election_ticks_max: config.election_ticks_max,
+                rng_seed: rand::RngCore::next_u64(&mut seeds),
+                message_bytes_max: config.message_bytes_max,
+                inflight_messages_max: config.inflight_messages_max,
+            };
+            groups.insert(
+                group,
+                Group::new(&group_config, log, machine, applied_index)?,
+            );
+        }
+        Ok(Node {
+            next_tick_at: now.instant + config.tick_interval,
+            config,
+            store,
+            groups,
+            outbox: Outbox::default(),
+            outstanding: BTreeMap::new(),
+            deadlines: BTreeSet::new(),
+            parked: Vec::new(),
+            now_last: now,
+            started_at: now.instant,
+            registered_at: None,
+            messages_dropped: 0,
+        })
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.config.id
+    }
+
+    /// Feeds a Raft message a peer sent for `group`. Messages for unknown groups, or that
+    /// raft-rs rejects, are dropped and counted.
+    pub fn handle_message(&mut self, now: Now, group: GroupId, message: Message) {
+        self.advance_clock(now);
+        let Some(target) = self.groups.get_mut(&group) else {
+            self.messages_dropped += 1;
+            return;
+        };
+        if target.step(message).is_err() {
+            self.messages_dropped += 1;
+        }
+        self.drive_group(group);
+        self.after_input();
+    }
+
+    /// Answers a client request; the [`Output::Reply`] comes now or later, always exactly once.
+    pub fn handle_request(&mut self, now: Now, client: ClientId, id: RequestId, request: Request) {
+        self.advance_clock(now);
+        let key = (client, id);
+        assert!(
+            !self.outstanding.contains_key(&key),
+            "request {id:?} of client {client:?} is already in flight"
+        );
+        if let Request::Info {
+            sections,
+            connected_clients,
+        } = &request
+        {
+            let info = self.render_info(sections, *connected_clients);
+            self.reply_now(key, Reply::Verbatim(info));
+            return;
+        }
+        if self.outstanding.len() >= self.config.requests_pending_max {
+            self.reply_now(
+                key,
+                Reply::error("TRYAGAIN too many requests in flight on this node; retry later"),
+            );
+            return;
+        }
+        let deadline = now.instant + self.config.request_timeout;
+        self.outstanding.insert(
+            key,
+            Outstanding {
+                deadline,
+                stage: Stage::Parked,
+            },
+        );
+        self.deadlines.insert((deadline, key));
+        self.dispatch(key, request);
+        self.drive_all();
+        self.after_input();
+    }
+
+    /// Reports that the `Persist` of `group` numbered `ready_number`, and every earlier one,
+    /// is durable.
+    ///
+    /// # Panics
+    /// If the number was never handed out or is reported out of order.
+    pub fn handle_persisted(&mut self, now: Now, group: GroupId, ready_number: u64) {
+        self.advance_clock(now);
+        let target = self
+            .groups
+            .get_mut(&group)
+            .unwrap_or_else(|| panic!("persisted a batch of unknown group {group}"));
+        target.on_persisted(
+            now.instant,
+            ready_number,
+            &mut *self.store,
+            &mut self.outbox,
+        );
+        self.after_input();
+    }
+
+    /// Reports that messages to `peer` cannot be delivered at the moment.
+    pub fn handle_unreachable(&mut self, now: Now, peer: NodeId) {
+        self.advance_clock(now);
+        for group in self.groups.values_mut() {
+            group.report_unreachable(peer);
+        }
+        self.drive_all();
+        self.after_input();
+    }
+
+    /// Advances timers: Raft ticks, request deadlines, retries. Call when
+    /// [`Node::poll_timeout`]'s instant has come (calling earlier is harmless).
+    pub fn handle_timeout(&mut self, now: Now) {
+        self.advance_clock(now);
+        let mut ticks = 0;
+        while self.next_tick_at <= now.instant && ticks < NodeConfig::TICKS_PER_CALL_MAX {
+            for group in self.groups.values_mut() {
+                group.tick();
+            }
+            self.next_tick_at = self.next_tick_at + self.config.tick_interval;
+            ticks += 1;
+        }
+        if self.next_tick_at <= now.instant {
+            // The runtime stalled: skip the missed ticks rather than replay them.
+            self.next_tick_at = now.instant + self.config.tick_interval;
+        }
+        let round_timeout = self.config.tick_interval * self.config.election_ticks_max as u32;
+        for group in self.groups.values_mut() {
+            group.retry_stale_read_round(now.instant, round_timeout);
+        }
+        self.expire_requests(now.instant);
+        self.register_self(now.instant);
+        self.drive_all();
+        self.retry_parked();
+        self.drive_all();
+        self.after_input();
+    }
+
+    /// The next thing for the runtime to do, if any. Drain until `None` after every input.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outbox.outputs.pop_front()
+    }
+
+    /// When [`Node::handle_timeout`] should be called next. The value may change after any
+    /// `handle_*` call, so read it after draining the outputs.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let deadline = self.deadlines.first().map(|(deadline, _)| *deadline);
+        Some(deadline.map_or(self.next_tick_at, |d| d.min(self.next_tick_at)))
+    }
+
+    /// The state of every group, for INFO, admin tools and tests.
+    pub fn status(&self) -> Vec<GroupStatus> {
+        self.groups.values().map(Group::status).collect()
+    }
+
+    /// The leader of the data group that owns `key`, if known.
+    pub fn leader_for(&self, key: &[u8]) -> Option<NodeId> {
+        self.groups.get(&self.group_for_key(key))?.leader()
+    }
+
+    /// The store this node reads and writes (tests inspect it).
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    /// Messages dropped because raft-rs rejected them or named an unknown group.
+    pub fn messages_dropped(&self) -> u64 {
+        self.messages_dropped
+    }
+
+    // --- routing -------------------------------------------------------------------------
+
+    /// Phase 1 has one data shard, which owns every slot. The shard map moves into the system
+    /// group when there are more.
+    fn group_for_key(&self, _key: &[u8]) -> GroupId {
+        GroupId::FIRST_DATA
+    }
+
+    fn dispatch(&mut self, key: RequestKey, request: Request) {
+        if !self.outstanding.contains_key(&key) {
+            return; // Answered already (it timed out while parked).
+        }
+        let group_id = match request.first_key() {
+            Some(first) => self.group_for_key(first),
+            None => GroupId::FIRST_DATA,
+        };
+        let group = &self.groups[&group_id];
+        let (is_leader, leader) = (group.is_leader(), group.leader());
+        match request {
+            Request::DbSize => {
+                // Keyless: any node may serve it through a ReadIndex, which raft-rs forwards
+                // from a follower to the leader.
+                self.read(group_id, key, ReadKind::DbSize);
+            }
+            Request::Get { key: k } if is_leader => self.read(group_id, key, ReadKind::Get(k)),
+            Request::Exists { keys } if is_leader => {
+                self.read(group_id, key, ReadKind::Exists(keys));
+            }
+            Request::Set(set) if is_leader => self.propose(group_id, key, Proposal::Set(set)),
+            Request::Del { keys } if is_leader => {
+                self.propose(group_id, key, Proposal::Del(keys));
+            }
+            Request::Info { .. } => unreachable!("INFO is answered without dispatch"),
+            request => match leader.and_then(|leader| self.client_addr_of(leader)) {
+                Some(addr) => {
+                    let slot = request.first_key().map_or(0, |k| key_hash_slot(k));
+                    self.complete(key, Reply::error(format!("MOVED {slot} {addr}")));
+                }
+                None => {
+                    self.set_stage(key, Stage::Parked);
+                    self.parked.push((key, request));
+                }
+            },
+        }
+    }
+
+    fn read(&mut self, group_id: GroupId, key: RequestKey, kind: ReadKind) {
+        self.set_stage(key, Stage::Reading);
+        let group = self.groups.get_mut(&group_id).expect("group exists");
+        group.read(PendingRead { key, kind });
+    }
+
+    fn propose(&mut self, group_id: GroupId, key: RequestKey, proposal: Proposal) {
+        let group = self.groups.get_mut(&group_id).expect("group exists");
+        match group.propose(key, &proposal, &mut self.outbox) {
+            Ok(()) => self.set_stage(key, Stage::Proposed),
+            Err(_) => {
+                // A leadership transfer is in progress: wait for the next leader.
+                let request = match proposal {
+                    Proposal::Set(set) => Request::Set(set),
+                    Proposal::Del(keys) => Request::Del { keys },
+                    Proposal::RegisterNode(_) => unreachable!("clients do not register nodes"),
+                };
+                self.set_stage(key, Stage::Parked);
+                self.parked.push((key, request));
+            }
+        }
+    }
+
+    fn client_addr_of(&self, node: NodeId) -> Option<String> {
+        if node == self.config.id {
+            return Some(self.config.client_addr.clone());
+        }
+        let Machine::System(directory) = self.groups[&GroupId::SYSTEM].machine() else {
+            unreachable!("group 0 runs the directory");
+        };
+        directory
+            .member(node)
+            .map(|member| member.client_addr.clone())
+            .or_else(|| self.config.peer_client_addrs.get(&node).cloned())
+    }
+
+    fn retry_parked(&mut self) {
+        for (key, request) in std::mem::take(&mut self.parked) {
+            self.dispatch(key, request);
+        }
+    }
+
+    /// Proposes this node's directory entry to the system group until the entry is there.
+    fn register_self(&mut self, now: Instant) {
+        let me = Member {
+            id: self.config.id,
+            client_addr: self.config.client_addr.clone(),
+            internal_addr: self.config.internal_addr.clone(),
+        };
+        let system = self
+            .groups
+            .get_mut(&GroupId::SYSTEM)
+            .expect("group 0 exists");
+        let Machine::System(directory) = system.machine() else {
+            unreachable!("group 0 runs the directory");
+        };
+        if directory.member(me.id) == Some(&me) || system.leader().is_none() {
+            return;
+        }
+        if self
+            .registered_at
+            .is_some_and(|at| now.saturating_duration_since(at) < Self::REGISTER_RETRY)
+        {
+            return;
+        }
+        self.registered_at = Some(now);
+        // A lost proposal is proposed again after REGISTER_RETRY.
+        let _ = system.propose_untracked(&Proposal::RegisterNode(me));
+    }
+
+    // --- bookkeeping ---------------------------------------------------------------------
+
+    fn advance_clock(&mut self, now: Now) {
+        assert!(
+            now.instant >= self.now_last.instant,
+            "time went backwards: {:?} after {:?}",
+            now.instant,
+            self.now_last.instant
+        );
+        self.now_last = now;
+    }
+
+    fn set_stage(&mut self, key: RequestKey, stage: Stage) {
+        if let Some(outstanding) = self.outstanding.get_mut(&key) {
+            outstanding.stage = stage;
+        }
+    }
+
+    fn drive_group(&mut self, group: GroupId) {
+        let now = self.now_last.instant;
+        let target = self.groups.get_mut(&group).expect("group exists");
+        target.drive(now, &mut *self.store, &mut self.outbox);
+    }
+
+    fn drive_all(&mut self) {
+        let now = self.now_last.instant;
+        for group in self.groups.values_mut() {
+            group.drive(now, &mut *self.store, &mut self.outbox);
+        }
+    }
+
+    /// Turns what the groups finished into replies and routes requests that must move.
+    fn after_input(&mut self) {
+        loop {
+            for (key, reply) in std::mem::take(&mut self.outbox.completions) {
+                self.complete(key, reply);
+            }
+            let redispatch = std::mem::take(&mut self.outbox.redispatch);
+            let role_changed = std::mem::take(&mut self.outbox.role_changed);
+            if redispatch.is_empty() && !role_changed {
+                break;
+            }
+            for read in redispatch {
+                let request = match read.kind {
+                    ReadKind::Get(key) => Request::Get { key },
+                    ReadKind::Exists(keys) => Request::Exists { keys },
+                    ReadKind::DbSize => Request::DbSize,
+                };
+                self.dispatch(read.key, request);
+            }
+            if role_changed {
+                self.retry_parked();
+            }
+            self.drive_all();
+        }
+    }
+
+    fn expire_requests(&mut self, now: Instant) {
+        while let Some(&(deadline, key)) = self.deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            let stage = self.outstanding.get(&key).map(|o| o.stage);
+            let text = match stage {
+                Some(Stage::Proposed) => {
+                    "NOQUORUM the write was not committed within the request timeout; it may or \
+                     may not take effect"
+                }
+                Some(Stage::Reading) => {
+                    "NOQUORUM leadership could not be confirmed by a majority within the request \
+                     timeout"
+                }
+                Some(Stage::Parked) | None => {
+                    "NOQUORUM no leader could be reached within the request timeout"
+                }
+            };
+            self.complete(key, Reply::error(text));
+        }
+    }
+
+    /// Answers an outstanding request, unless it was answered already (a completion that
+    /// arrives after the request timed out is dropped).
+    fn complete(&mut self, key: RequestKey, reply: Reply) {
+        if let Some(outstanding) = self.outstanding.remove(&key) {
+            self.deadlines.remove(&(outstanding.deadline, key));
+            self.reply_now(key, reply);
+        }
+    }
+
+    /// Answers a request that never became outstanding.
+    fn reply_now(&mut self, (client, id): RequestKey, reply: Reply) {
+        self.outbox
+            .outputs
+            .push_back(Output::Reply { client, id, reply });
+    }
+
+    fn render_info(&self, sections: &[String], connected_clients: u64) -> String {
+        let all = sections.is_empty()
+            || sections
+                .iter()
+                .any(|s| matches!(s.as_str(), "all" | "everything" | "default"));
+        let wants = |name: &str| all || sections.iter().any(|s| s == name);
+        let mut info = String::new();
+        let data = self.groups[&GroupId::FIRST_DATA].status();
+        if wants("server") {
+            let uptime = self
+                .now_last
+                .instant
+                .saturating_duration_since(self.started_at);
+            let _ = write!(
+                info,
+                "# Server\r\nredis_version:{REDIS_VERSION}\r\nseshat_version:{}\r\n\
+                 redis_mode:standalone\r\nrun_id:{:040x}\r\ntcp_port:{}\r\n\
+                 uptime_in_seconds:{}\r\nnode_id:{}\r\n\r\n",
+                env!("CARGO_PKG_VERSION"),
+                self.config.id.0,
+                self.config.client_addr.rsplit(':').next().unwrap_or(""),
+                uptime.as_secs(),
+                self.config.id,
+            );
+        }
+        if wants("clients") {
+            let _ = write!(
+                info,
+                "# Clients\r\nconnected_clients:{connected_clients}\r\n\
+                 requests_in_flight:{}\r\n\r\n",
+                self.outstanding.len()
+            );
+        }
+        if wants("replication") {
+            let role = if data.role == StateRole::Leader {
+                "master"
+            } else {
+                "slave"
+            };
+            let _ = write!(info, "# Replication\r\nrole:{role}\r\n");
+            if let Some(addr) = data.leader.and_then(|leader| self.client_addr_of(leader)) {
+                if data.role != StateRole::Leader {
+                    let (host, port) = addr.rsplit_once(':').unwrap_or((&addr, ""));
+                    let _ = write!(info, "master_host:{host}\r\nmaster_port:{port}\r\n");
+                }
+            }
+            let _ = write!(info, "\r\n");
+        }
+        if wants("raft") {
+            let _ = write!(info, "# Raft\r\n");
+            for status in self.status() {
+                let _ = write!(
+                    info,
+                    "group{}:role={:?},term={},leader={},commit_index={},applied_index={},\
+                     last_index={},voters={:?}\r\n",
+                    status.group,
+                    status.role,
+                    status.term,
+                    status.leader.map_or(0, |id| id.0),
+                    status.commit_index,
+                    status.applied_index,
+                    status.last_index,
+                    status.voters,
+                );
+            }
+            let Machine::System(directory) = self.groups[&GroupId::SYSTEM].machine() else {
+                unreachable!("group 0 runs the directory");
+            };
+            for member in directory.members() {
+                let _ = write!(
+                    info,
+                    "member{}:client_addr={},internal_addr={}\r\n",
+                    member.id, member.client_addr, member.internal_addr
+                );
+            }
+            let _ = write!(info, "messages_dropped:{}\r\n\r\n", self.messages_dropped);
+        }
+        if wants("keyspace") {
+            let Machine::Data(keyspace) = self.groups[&GroupId::FIRST_DATA].machine() else {
+                unreachable!("group 1 is a data group");
+            };
+            let _ = write!(info, "# Keyspace\r\n");
+            if keyspace.key_count() > 0 {
+                let _ = write!(
+                    info,
+                    "db0:keys={},expires=0,avg_ttl=0\r\n",
+                    keyspace.key_count()
+                );
+            }
+        }
+        info
+    }
+}

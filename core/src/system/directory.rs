@@ -1,0 +1,83 @@
+//! The directory of members, kept by the system group (group 0).
+//!
+//! Each node registers the addresses it serves on through the system group, so every node
+//! learns every other node's client address, the one a `MOVED` reply names, from the log
+//! rather than from its own configuration file.
+
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+
+use crate::ids::{GroupId, NodeId};
+use crate::kv::{ApplyContext, Member, Proposal};
+use crate::reply::Reply;
+use crate::storage::{data_key, group_end, ColumnFamily, Store};
+
+const MEMBER_PREFIX: &[u8] = b"member/";
+
+/// Members as the system group's log has registered them.
+#[derive(Debug, Default)]
+pub(crate) struct Directory {
+    members: BTreeMap<NodeId, Member>,
+}
+
+impl Directory {
+    /// Reads the directory from the `system_data` family.
+    pub(crate) fn load(store: &dyn Store) -> crate::Result<Directory> {
+        let mut directory = Directory::default();
+        let mut corrupt = false;
+        let start = data_key(GroupId::SYSTEM, MEMBER_PREFIX);
+        store.scan(
+            ColumnFamily::SystemData,
+            &start,
+            &group_end(GroupId::SYSTEM),
+            &mut |key, value| {
+                if !key.starts_with(&start) {
+                    return ControlFlow::Break(());
+                }
+                match Proposal::decode(value) {
+                    Some(Proposal::RegisterNode(member)) => {
+                        directory.members.insert(member.id, member);
+                        ControlFlow::Continue(())
+                    }
+                    _ => {
+                        corrupt = true;
+                        ControlFlow::Break(())
+                    }
+                }
+            },
+        )?;
+        if corrupt {
+            return Err(crate::Error::Corrupt("system directory record".to_owned()));
+        }
+        Ok(directory)
+    }
+
+    /// Applies one committed system proposal.
+    ///
+    /// # Panics
+    /// If the proposal is a data command: the node never proposes one to group 0.
+    pub(crate) fn apply(&mut self, cx: &mut ApplyContext<'_>, proposal: &Proposal) -> Reply {
+        match proposal {
+            Proposal::RegisterNode(member) => {
+                let mut key = data_key(GroupId::SYSTEM, MEMBER_PREFIX);
+                key.extend_from_slice(&member.id.0.to_be_bytes());
+                cx.put(ColumnFamily::SystemData, key, proposal.encode());
+                self.members.insert(member.id, member.clone());
+                Reply::ok()
+            }
+            Proposal::Set(_) | Proposal::Del(_) => {
+                panic!("group 0 is the system group: data commands belong to data groups")
+            }
+        }
+    }
+
+    /// The registered entry of `id`.
+    pub(crate) fn member(&self, id: NodeId) -> Option<&Member> {
+        self.members.get(&id)
+    }
+
+    /// Every registered member, by id.
+    pub(crate) fn members(&self) -> impl Iterator<Item = &Member> {
+        self.members.values()
+    }
+}

@@ -1,0 +1,5 @@
+//! The system group's state machine.
+
+mod directory;
+
+pub(crate) use directory::Directory;

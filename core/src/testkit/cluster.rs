@@ -1,0 +1,593 @@
+//! The harness itself: nodes, virtual time, the event loop.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::{ControlFlow, Range};
+use std::time::Duration;
+
+use protobuf::Message as _;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::eraftpb::Entry;
+use crate::ids::{ClientId, GroupId, NodeId, RequestId};
+use crate::node::{Node, NodeConfig};
+use crate::output::{Output, PersistBatch};
+use crate::reply::Reply;
+use crate::request::Request;
+use crate::storage::{group_end, ColumnFamily, LogKey, MemStore, StateKey, Store};
+use crate::testkit::network::{Envelope, Faults, Network};
+use crate::time::{Instant, Now};
+use crate::StateRole;
+
+/// Wall-clock time at the start of every run: 2023-11-14T22:13:20Z. Fixed, so runs replay.
+const UNIX_MS_AT_START: u64 = 1_700_000_000_000;
+
+/// How to build a cluster.
+#[derive(Clone, Debug)]
+pub struct ClusterOptions {
+    /// Number of nodes, ids 1..=nodes.
+    pub nodes: u64,
+    /// Seeds the network, the fsync latencies and every node's RNG.
+    pub seed: u64,
+    /// The nodes' request timeout.
+    pub request_timeout: Duration,
+    /// Time from `Persist` to durable, drawn per batch.
+    pub fsync_latency: Range<Duration>,
+    /// Network faults at the start.
+    pub faults: Faults,
+    /// Whether each node's configuration names the others' client addresses. When false,
+    /// nodes learn them only through the system group's directory.
+    pub config_names_client_addrs: bool,
+}
+
+impl ClusterOptions {
+    /// Three nodes, a clean network, a 5 s request timeout.
+    pub fn new(seed: u64) -> ClusterOptions {
+        ClusterOptions {
+            nodes: 3,
+            seed,
+            request_timeout: Duration::from_secs(5),
+            fsync_latency: Duration::from_micros(100)..Duration::from_millis(2),
+            faults: Faults::default(),
+            config_names_client_addrs: true,
+        }
+    }
+}
+
+/// A request sent through [`Cluster::send`]; its reply arrives later.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RequestHandle {
+    /// The node it was sent to.
+    pub node: NodeId,
+    client: ClientId,
+    id: RequestId,
+}
+
+struct Member {
+    config: NodeConfig,
+    store: MemStore,
+    /// `None` while crashed.
+    node: Option<Node>,
+    /// Batches handed out but not yet durable, with the time they become durable.
+    persisting: VecDeque<(Instant, PersistBatch)>,
+}
+
+/// An in-process cluster on a virtual clock. Nothing in it reads a real clock or an
+/// unseeded RNG.
+pub struct Cluster {
+    options: ClusterOptions,
+    rng: ChaCha8Rng,
+    now: Instant,
+    members: BTreeMap<NodeId, Member>,
+    network: Network,
+    replies: BTreeMap<RequestHandle, (Reply, Instant)>,
+    clients_started: u64,
+    /// FNV-1a over every output of every node, in order.
+    trace: u64,
+    /// Every output in readable form, when [`Cluster::record_trace`] turned it on.
+    trace_log: Option<Vec<String>>,
+    events: u64,
+}
+
+impl Cluster {
+    /// Builds and starts the cluster; nothing has happened yet (call [`Cluster::run_for`]).
+    pub fn new(options: ClusterOptions) -> Cluster {
+        let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
+        let ids: Vec<NodeId> = (1..=options.nodes).map(NodeId).collect();
+        let now = Instant::ZERO;
+        let mut members = BTreeMap::new();
+        for &id in &ids {
+            let peer_client_addrs = if options.config_names_client_addrs {
+                ids.iter().map(|&peer| (peer, client_addr(peer))).collect()
+            } else {
+                BTreeMap::new()
+            };
+            let config = NodeConfig {
+                id,
+                client_addr: client_addr(id),
+                internal_addr: format!("node{}:7379", id.0),
+                bootstrap_members: ids.clone(),
+                peer_client_addrs,
+                data_groups: 1,
+                tick_interval: Duration::from_millis(100),
+                heartbeat_ticks: 1,
+                election_ticks_min: 5,
+                election_ticks_max: 10,
+                request_timeout: options.request_timeout,
+                requests_pending_max: 10_000,
+                message_bytes_max: 1024 * 1024,
+                inflight_messages_max: 256,
+                rng_seed: rng.gen(),
+            };
+            let store = MemStore::new();
+            let node = Node::new(config.clone(), Box::new(store.clone()), at(now))
+                .expect("a fresh node starts");
+            members.insert(
+                id,
+                Member {
+                    config,
+                    store,
+                    node: Some(node),
+                    persisting: VecDeque::new(),
+                },
+            );
+        }
+        let network = Network::new(options.faults.clone());
+        Cluster {
+            options,
+            rng,
+            now,
+            members,
+            network,
+            replies: BTreeMap::new(),
+            clients_started: 0,
+            trace: FNV_OFFSET,
+            trace_log: None,
+            events: 0,
+        }
+    }
+
+    /// The seed this run was built from.
+    pub fn seed(&self) -> u64 {
+        self.options.seed
+    }
+
+    /// Virtual time since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.now.elapsed_since_epoch()
+    }
+
+    /// Node ids, ascending.
+    pub fn node_ids(&self) -> Vec<NodeId> {
+        self.members.keys().copied().collect()
+    }
+
+    /// A fingerprint of everything every node has output so far, in order.
+    pub fn trace_hash(&self) -> u64 {
+        self.trace
+    }
+
+    /// Starts keeping every output in readable form, to compare two runs line by line.
+    pub fn record_trace(&mut self) {
+        self.trace_log.get_or_insert_with(Vec::new);
+    }
+
+    /// The outputs recorded since [`Cluster::record_trace`].
+    pub fn trace_log(&self) -> &[String] {
+        self.trace_log.as_deref().unwrap_or(&[])
+    }
+
+    /// Inputs handed to nodes so far.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// The node, if it is running.
+    pub fn node(&self, id: NodeId) -> Option<&Node> {
+        self.members[&id].node.as_ref()
+    }
+
+    /// Replaces the network's faults.
+    pub fn set_faults(&mut self, faults: Faults) {
+        self.network.faults = faults;
+    }
+
+    /// Cuts every link between the two sides, both ways.
+    pub fn partition(&mut self, side_a: &[NodeId], side_b: &[NodeId]) {
+        for &a in side_a {
+            for &b in side_b {
+                self.network.block(a, b);
+                self.network.block(b, a);
+            }
+        }
+    }
+
+    /// Cuts `node` off from every other node, both ways.
+    pub fn isolate(&mut self, node: NodeId) {
+        let others: Vec<NodeId> = self.node_ids().into_iter().filter(|&n| n != node).collect();
+        self.partition(&[node], &others);
+    }
+
+    /// Cuts one direction only: `from` can no longer reach `to`.
+    pub fn cut_one_way(&mut self, from: NodeId, to: NodeId) {
+        self.network.block(from, to);
+    }
+
+    /// Restores every link.
+    pub fn heal(&mut self) {
+        self.network.heal();
+    }
+
+    /// Stops `node` at once. Batches it had not made durable are lost.
+    pub fn crash(&mut self, node: NodeId) {
+        let member = self.members.get_mut(&node).expect("known node");
+        member.node = None;
+        member.persisting.clear();
+    }
+
+    /// Starts a crashed node again from its store.
+    pub fn restart(&mut self, node: NodeId) {
+        let now = self.now;
+        let member = self.members.get_mut(&node).expect("known node");
+        assert!(member.node.is_none(), "node {node} is running");
+        let restarted = Node::new(
+            member.config.clone(),
+            Box::new(member.store.clone()),
+            at(now),
+        )
+        .unwrap_or_else(|e| panic!("node {node} failed to restart: {e}"));
+        member.node = Some(restarted);
+    }
+
+    /// Sends a client request to `node` (which must be running).
+    pub fn send(&mut self, node: NodeId, request: Request) -> RequestHandle {
+        self.clients_started += 1;
+        let handle = RequestHandle {
+            node,
+            client: ClientId(self.clients_started),
+            id: RequestId(1),
+        };
+        let now = self.now;
+        let target = self.members.get_mut(&node).expect("known node");
+        let live = target.node.as_mut().expect("requests go to running nodes");
+        live.handle_request(at(now), handle.client, handle.id, request);
+        self.events += 1;
+        self.drain(node);
+        handle
+    }
+
+    /// The reply to `handle`, once it has come.
+    pub fn reply(&self, handle: RequestHandle) -> Option<&Reply> {
+        self.replies.get(&handle).map(|(reply, _)| reply)
+    }
+
+    /// When the reply to `handle` came.
+    pub fn replied_at(&self, handle: RequestHandle) -> Option<Duration> {
+        self.replies
+            .get(&handle)
+            .map(|(_, at)| at.elapsed_since_epoch())
+    }
+
+    /// Sends a request and runs the cluster until its reply comes, or `within` passes.
+    pub fn call(&mut self, node: NodeId, request: Request, within: Duration) -> Option<Reply> {
+        let handle = self.send(node, request);
+        self.run_until(within, |cluster| cluster.reply(handle).is_some());
+        self.reply(handle).cloned()
+    }
+
+    /// Runs for `duration` of virtual time.
+    pub fn run_for(&mut self, duration: Duration) {
+        let end = self.now + duration;
+        while self.step_before(end) {}
+        self.now = self.now.max(end);
+    }
+
+    /// Runs until `done` holds (checked after every event) or `within` passes. Returns whether
+    /// `done` held.
+    pub fn run_until(&mut self, within: Duration, mut done: impl FnMut(&Cluster) -> bool) -> bool {
+        let end = self.now + within;
+        loop {
+            if done(self) {
+                return true;
+            }
+            if !self.step_before(end) {
+                self.now = self.now.max(end);
+                return done(self);
+            }
+        }
+    }
+
+    /// The leader of `group` with the highest term among running nodes.
+    pub fn leader(&self, group: GroupId) -> Option<NodeId> {
+        self.leader_excluding(group, &[])
+    }
+
+    fn leader_excluding(&self, group: GroupId, ignoring: &[NodeId]) -> Option<NodeId> {
+        self.members
+            .iter()
+            .filter(|(id, _)| !ignoring.contains(id))
+            .filter_map(|(&id, member)| {
+                let status = member
+                    .node
+                    .as_ref()?
+                    .status()
+                    .into_iter()
+                    .find(|s| s.group == group)?;
+                (status.role == StateRole::Leader).then_some((status.term, id))
+            })
+            .max()
+            .map(|(_, id)| id)
+    }
+
+    /// Runs until `group` has a leader that every running node, except those in `ignoring`,
+    /// follows, or `within` passes.
+    pub fn wait_for_stable_leader(
+        &mut self,
+        group: GroupId,
+        within: Duration,
+        ignoring: &[NodeId],
+    ) -> Option<NodeId> {
+        let stable = |cluster: &Cluster| -> Option<NodeId> {
+            let leader = cluster.leader_excluding(group, ignoring)?;
+            let agreed = cluster.members.iter().all(|(id, member)| {
+                ignoring.contains(id)
+                    || member.node.as_ref().is_none_or(|node| {
+                        node.status()
+                            .iter()
+                            .any(|s| s.group == group && s.leader == Some(leader))
+                    })
+            });
+            agreed.then_some(leader)
+        };
+        self.run_until(within, |cluster| stable(cluster).is_some());
+        stable(self)
+    }
+
+    /// Checks the safety invariants over every node's durable state, crashed ones included:
+    /// logs agree on every index both have applied, and nodes that applied the same index of a
+    /// data group hold the same keyspace.
+    ///
+    /// # Panics
+    /// On the first violation, naming the nodes, group and index.
+    pub fn assert_consistent(&self) {
+        let groups = [GroupId::SYSTEM, GroupId::FIRST_DATA];
+        for group in groups {
+            let logs: Vec<(NodeId, u64, Vec<Entry>)> = self
+                .members
+                .iter()
+                .map(|(&id, member)| {
+                    (
+                        id,
+                        applied_index(&member.store, group),
+                        log_entries(&member.store, group),
+                    )
+                })
+                .collect();
+            for (i, (a, applied_a, log_a)) in logs.iter().enumerate() {
+                for (b, applied_b, log_b) in &logs[i + 1..] {
+                    let common = (*applied_a).min(*applied_b);
+                    for index in 1..=common {
+                        let entry_a = log_a.iter().find(|e| e.index == index);
+                        let entry_b = log_b.iter().find(|e| e.index == index);
+                        assert_eq!(
+                            entry_a.map(|e| (e.term, e.data.to_vec())),
+                            entry_b.map(|e| (e.term, e.data.to_vec())),
+                            "group {group}: nodes {a} and {b} applied different entries at index {index}"
+                        );
+                    }
+                }
+            }
+            if group == GroupId::FIRST_DATA {
+                let max_applied = logs
+                    .iter()
+                    .map(|(_, applied, _)| *applied)
+                    .max()
+                    .unwrap_or(0);
+                type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+                let caught_up: Vec<(NodeId, Pairs)> = self
+                    .members
+                    .iter()
+                    .filter(|(_, member)| applied_index(&member.store, group) == max_applied)
+                    .map(|(&id, member)| (id, member.store.dump(ColumnFamily::DataKv)))
+                    .collect();
+                for pair in caught_up.windows(2) {
+                    assert!(
+                        pair[0].1 == pair[1].1,
+                        "nodes {} and {} applied up to {max_applied} but hold different data",
+                        pair[0].0,
+                        pair[1].0
+                    );
+                }
+            }
+        }
+    }
+
+    /// Handles every event due before `end`, one instant at a time. Returns false when nothing
+    /// is due before `end`.
+    fn step_before(&mut self, end: Instant) -> bool {
+        let Some(next) = self.next_event() else {
+            return false;
+        };
+        if next > end {
+            return false;
+        }
+        self.now = self.now.max(next);
+        let now = self.now;
+
+        while let Some(envelope) = self.network.deliver(now) {
+            let Some(node) = self
+                .members
+                .get_mut(&envelope.to)
+                .and_then(|m| m.node.as_mut())
+            else {
+                continue;
+            };
+            node.handle_message(at(now), envelope.group, envelope.message);
+            self.events += 1;
+            self.drain(envelope.to);
+        }
+
+        for id in self.node_ids() {
+            loop {
+                let member = self.members.get_mut(&id).expect("known node");
+                let due = member.persisting.front().is_some_and(|(t, _)| *t <= now);
+                if !due || member.node.is_none() {
+                    break;
+                }
+                let (_, batch) = member.persisting.pop_front().expect("checked above");
+                member
+                    .store
+                    .write(batch.batch)
+                    .expect("the in-memory store never fails");
+                let node = member.node.as_mut().expect("checked above");
+                node.handle_persisted(at(now), batch.group, batch.ready_number);
+                self.events += 1;
+                self.drain(id);
+            }
+        }
+
+        for id in self.node_ids() {
+            let member = self.members.get_mut(&id).expect("known node");
+            let Some(node) = member.node.as_mut() else {
+                continue;
+            };
+            if node.poll_timeout().is_some_and(|t| t <= now) {
+                node.handle_timeout(at(now));
+                self.events += 1;
+                self.drain(id);
+            }
+        }
+        true
+    }
+
+    fn next_event(&self) -> Option<Instant> {
+        let mut next = self.network.next_delivery();
+        for member in self.members.values() {
+            let Some(node) = &member.node else { continue };
+            for candidate in [
+                member.persisting.front().map(|(t, _)| *t),
+                node.poll_timeout(),
+            ] {
+                next = match (next, candidate) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+        next
+    }
+
+    /// Carries out everything `id` output.
+    fn drain(&mut self, id: NodeId) {
+        let now = self.now;
+        loop {
+            let member = self.members.get_mut(&id).expect("known node");
+            let Some(output) = member.node.as_mut().and_then(Node::poll_output) else {
+                break;
+            };
+            if let Some(log) = &mut self.trace_log {
+                log.push(format!(
+                    "{:?} node={id} {output:?}",
+                    now.elapsed_since_epoch()
+                ));
+            }
+            self.trace = fnv(self.trace, &id.0.to_be_bytes());
+            self.trace = fnv(
+                self.trace,
+                &now.elapsed_since_epoch().as_nanos().to_be_bytes(),
+            );
+            match output {
+                Output::Send { to, group, message } => {
+                    let bytes = message.write_to_bytes().expect("messages serialise");
+                    self.trace = fnv(self.trace, &bytes);
+                    let envelope = Envelope {
+                        from: id,
+                        to,
+                        group,
+                        message,
+                    };
+                    self.network.send(now, envelope, &mut self.rng);
+                }
+                Output::Persist(batch) => {
+                    self.trace = fnv(self.trace, format!("{batch:?}").as_bytes());
+                    let latency = self.rng.gen_range(self.options.fsync_latency.clone());
+                    let member = self.members.get_mut(&id).expect("known node");
+                    // One disk per node: batches become durable in the order they were written.
+                    let after = member.persisting.back().map_or(now, |(t, _)| *t);
+                    member
+                        .persisting
+                        .push_back(((now + latency).max(after), batch));
+                }
+                Output::Reply {
+                    client,
+                    id: request,
+                    reply,
+                } => {
+                    self.trace = fnv(
+                        self.trace,
+                        format!("{client:?}{request:?}{reply:?}").as_bytes(),
+                    );
+                    let handle = RequestHandle {
+                        node: id,
+                        client,
+                        id: request,
+                    };
+                    let previous = self.replies.insert(handle, (reply, now));
+                    assert!(previous.is_none(), "request {handle:?} answered twice");
+                }
+            }
+        }
+    }
+}
+
+/// The client address node `id` advertises in the harness.
+pub(crate) fn client_addr(id: NodeId) -> String {
+    format!("node{}:6379", id.0)
+}
+
+fn at(instant: Instant) -> Now {
+    Now {
+        instant,
+        unix_ms: UNIX_MS_AT_START + instant.elapsed_since_epoch().as_millis() as u64,
+    }
+}
+
+fn applied_index(store: &MemStore, group: GroupId) -> u64 {
+    store
+        .get(
+            ColumnFamily::raft_state(group),
+            &StateKey::AppliedIndex.encode(group),
+        )
+        .expect("in-memory store")
+        .map_or(0, |bytes| {
+            u64::from_be_bytes(bytes.try_into().expect("8 bytes"))
+        })
+}
+
+fn log_entries(store: &MemStore, group: GroupId) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    let start = LogKey { group, index: 0 }.encode();
+    store
+        .scan(
+            ColumnFamily::raft_log(group),
+            &start,
+            &group_end(group),
+            &mut |_, value| {
+                entries.push(Entry::parse_from_bytes(value).expect("stored entries parse"));
+                ControlFlow::Continue(())
+            },
+        )
+        .expect("in-memory store");
+    entries
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+fn fnv(mut hash: u64, bytes: &[u8]) -> u64 {
+    for &byte in bytes {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(FNV_PRIME);
+    }
+    hash
+}
