@@ -1,2 +1,16 @@
-//! The `seshat` server (issue #3): drives `seshat-core` with tokio, stores its state in RocksDB
-//! (six column families), talks to peers over tonic gRPC and to clients over RESP.
+//! The `seshat` server: drives `seshat-core` with tokio, stores its state in RocksDB (six
+//! column families), talks to peers over tonic gRPC and to clients over RESP.
+//!
+//! - [`driver`]: the task that owns the core's `Node` and carries out its outputs.
+//! - [`store`]: RocksDB behind the core's `Store` trait, and the group-commit writer.
+//! - [`transport`]: the internal gRPC service and the per-peer streams.
+//! - [`listener`] and [`connection`]: the Redis-facing edge.
+//! - [`server`]: all of it assembled for one node.
+
+pub mod connection;
+pub mod driver;
+pub mod listener;
+#[cfg(feature = "rocksdb")]
+pub mod server;
+pub mod store;
+pub mod transport;

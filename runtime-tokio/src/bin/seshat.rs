@@ -1,0 +1,115 @@
+//! The `seshat` command: run one node, or a local three-node cluster.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use seshat_core::config::Config;
+
+/// Seshat: a distributed, Redis-compatible key-value store on Raft.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Run one node with this configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a local three-node cluster on 127.0.0.1 (clients: 6379-6381, internal: 7379-7381)
+    /// as three processes, with data under ./data. Ctrl-C stops it.
+    Local,
+}
+
+/// The local cluster's configurations, embedded so `seshat local` needs no files.
+const LOCAL_CONFIGS: [&str; 3] = [
+    include_str!("../../../config/node1.toml"),
+    include_str!("../../../config/node2.toml"),
+    include_str!("../../../config/node3.toml"),
+];
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match (cli.config, cli.command) {
+        (Some(path), None) => run_node(&path),
+        (None, Some(Command::Local)) => run_local(),
+        _ => Err(anyhow::anyhow!(
+            "give either --config FILE or the `local` command (see --help)"
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("seshat: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_node(path: &Path) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let config = Config::from_toml(&text).with_context(|| format!("in {}", path.display()))?;
+    let runtime = tokio::runtime::Runtime::new().context("starting tokio")?;
+    runtime.block_on(seshat_runtime_tokio::server::run(config, shutdown_signal()))
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
+
+fn run_local() -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("finding the seshat binary")?;
+    let dir = PathBuf::from("data");
+    std::fs::create_dir_all(&dir).context("creating ./data")?;
+    let mut children = Vec::new();
+    for (i, text) in LOCAL_CONFIGS.iter().enumerate() {
+        let path = dir.join(format!("node{}.toml", i + 1));
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        let child = std::process::Command::new(&exe)
+            .arg("--config")
+            .arg(&path)
+            .spawn()
+            .with_context(|| format!("starting node {}", i + 1))?;
+        children.push(child);
+    }
+    println!(
+        "\nSeshat: a local 3-node cluster is starting (data in ./data).\n\
+         Connect with:   redis-cli -c -p 6379      (any of 6379, 6380, 6381)\n\
+         Try:            SET hello world   then   GET hello\n\
+         Stop with Ctrl-C.\n"
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(shutdown_signal());
+    // Ctrl-C in a terminal reaches the children too; SIGTERM them in case it did not.
+    for child in &children {
+        // SAFETY: kill(2) with a pid this process started and has not reaped.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    }
+    let mut failed = false;
+    for (i, mut child) in children.into_iter().enumerate() {
+        let status = child.wait()?;
+        failed |= !status.success();
+        println!("node {} stopped ({status})", i + 1);
+    }
+    anyhow::ensure!(!failed, "a node did not stop cleanly");
+    Ok(())
+}

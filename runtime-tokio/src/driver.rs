@@ -1,0 +1,237 @@
+//! The driver: one task per node that feeds events to the sans-IO [`Node`] and carries out
+//! what it asks for (quinn's `ConnectionDriver`).
+//!
+//! Each turn of the loop waits for one event (a peer message, a client request, a finished
+//! write, the timer, shutdown), hands it to the node, then drains every output:
+//! `Send` goes to the peer's bounded queue, `Persist` to the group-commit writer, `Reply` to
+//! the connection waiting for it. The driver holds I/O handles only; every decision is the
+//! core's.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use seshat_core::{
+    eraftpb, ClientId, GroupId, Node, NodeId, Now, Output, Reply, Request, RequestId,
+};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::transport::NodeStatus;
+
+/// A client request on its way to the driver, with the channel its reply goes back on.
+#[derive(Debug)]
+pub struct Call {
+    /// The connection.
+    pub client: ClientId,
+    /// The request on that connection.
+    pub id: RequestId,
+    /// The request.
+    pub request: Request,
+    /// Where the reply goes.
+    pub reply: oneshot::Sender<Reply>,
+}
+
+/// Something that happened outside the driver.
+#[derive(Debug)]
+pub enum Event {
+    /// A peer sent a Raft message.
+    Message {
+        /// The group it belongs to.
+        group: GroupId,
+        /// The message.
+        message: eraftpb::Message,
+    },
+    /// Messages to this peer could not be delivered.
+    Unreachable(NodeId),
+    /// A `Persist` batch and every earlier one of its group are durable.
+    Persisted {
+        /// The group.
+        group: GroupId,
+        /// The Ready number of the batch.
+        ready_number: u64,
+    },
+}
+
+/// Where the driver sends Raft messages. Sending never blocks: a full queue drops the
+/// message, and Raft retries.
+pub trait PeerSender: Send {
+    /// Queues `message` of `group` for `to`.
+    fn send(&mut self, to: NodeId, group: GroupId, message: eraftpb::Message);
+}
+
+/// Where the driver sends `Persist` batches; completions come back as
+/// [`Event::Persisted`].
+pub trait Disk: Send {
+    /// Queues a batch for writing. Batches of one group are written in submission order.
+    fn submit(&mut self, batch: seshat_core::PersistBatch);
+}
+
+/// The monotonic clock the core sees: time since the driver started, read from tokio (so
+/// `tokio::time::pause` and madsim's virtual time apply), plus the wall clock for TTLs.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    epoch: tokio::time::Instant,
+}
+
+impl Clock {
+    /// A clock whose epoch is now.
+    pub fn start() -> Clock {
+        Clock {
+            epoch: tokio::time::Instant::now(),
+        }
+    }
+
+    /// The current time, for one input.
+    pub fn now(&self) -> Now {
+        let unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        Now {
+            instant: seshat_core::Instant::from_elapsed(self.epoch.elapsed()),
+            unix_ms,
+        }
+    }
+
+    /// The tokio instant of a core instant.
+    pub fn to_tokio(&self, instant: seshat_core::Instant) -> tokio::time::Instant {
+        self.epoch + instant.elapsed_since_epoch()
+    }
+}
+
+/// The handles a driver works with.
+pub struct Driver<P, D> {
+    node: Node,
+    clock: Clock,
+    calls: mpsc::Receiver<Call>,
+    events: mpsc::Receiver<Event>,
+    peers: P,
+    disk: D,
+    shutdown: watch::Receiver<bool>,
+    /// Reply channels of requests the node has not answered yet.
+    waiting: HashMap<(ClientId, RequestId), oneshot::Sender<Reply>>,
+    /// Where the node's state is published for `Internal.Status`, refreshed on timer events.
+    status: Option<watch::Sender<NodeStatus>>,
+}
+
+/// Events and calls handled in one turn at most before outputs are drained: a bound on how
+/// long a turn can take under load.
+const EVENTS_PER_TURN_MAX: usize = 256;
+
+impl<P: PeerSender, D: Disk> Driver<P, D> {
+    /// A driver for `node`.
+    pub fn new(
+        node: Node,
+        clock: Clock,
+        calls: mpsc::Receiver<Call>,
+        events: mpsc::Receiver<Event>,
+        peers: P,
+        disk: D,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        Driver {
+            node,
+            clock,
+            calls,
+            events,
+            peers,
+            disk,
+            shutdown,
+            waiting: HashMap::new(),
+            status: None,
+        }
+    }
+
+    /// Publishes the node's state to `status` (for `Internal.Status`) on every timer event.
+    pub fn publish_status(mut self, status: watch::Sender<NodeStatus>) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Runs until shutdown is signalled or every sender is gone, then returns the node (so a
+    /// caller can inspect it) after answering what was still in flight.
+    pub async fn run(mut self) -> Node {
+        self.drain_outputs();
+        loop {
+            let timer = self
+                .node
+                .poll_timeout()
+                .map(|at| self.clock.to_tokio(at))
+                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                biased;
+                changed = self.shutdown.changed() => {
+                    if changed.is_err() || *self.shutdown.borrow() {
+                        break;
+                    }
+                }
+                event = self.events.recv() => {
+                    let Some(event) = event else { break };
+                    self.handle_event(event);
+                    for _ in 1..EVENTS_PER_TURN_MAX {
+                        match self.events.try_recv() {
+                            Ok(event) => self.handle_event(event),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                call = self.calls.recv() => {
+                    let Some(call) = call else { break };
+                    self.handle_call(call);
+                    for _ in 1..EVENTS_PER_TURN_MAX {
+                        match self.calls.try_recv() {
+                            Ok(call) => self.handle_call(call),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                () = tokio::time::sleep_until(timer) => {
+                    self.node.handle_timeout(self.clock.now());
+                    if let Some(status) = &self.status {
+                        let groups = self.node.status();
+                        status.send_modify(|s| s.groups = groups);
+                    }
+                }
+            }
+            self.drain_outputs();
+        }
+        for (_, reply) in self.waiting.drain() {
+            let _ = reply.send(Reply::error("ERR server is shutting down"));
+        }
+        self.node
+    }
+
+    fn handle_event(&mut self, event: Event) {
+        let now = self.clock.now();
+        match event {
+            Event::Message { group, message } => self.node.handle_message(now, group, message),
+            Event::Unreachable(peer) => self.node.handle_unreachable(now, peer),
+            Event::Persisted {
+                group,
+                ready_number,
+            } => {
+                self.node.handle_persisted(now, group, ready_number);
+            }
+        }
+    }
+
+    fn handle_call(&mut self, call: Call) {
+        let key = (call.client, call.id);
+        self.waiting.insert(key, call.reply);
+        self.node
+            .handle_request(self.clock.now(), call.client, call.id, call.request);
+    }
+
+    fn drain_outputs(&mut self) {
+        while let Some(output) = self.node.poll_output() {
+            match output {
+                Output::Send { to, group, message } => self.peers.send(to, group, message),
+                Output::Persist(batch) => self.disk.submit(batch),
+                Output::Reply { client, id, reply } => {
+                    if let Some(waiting) = self.waiting.remove(&(client, id)) {
+                        // The connection may have closed meanwhile: nothing to do then.
+                        let _ = waiting.send(reply);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! One node, assembled: storage, the driver, the internal gRPC server, peer links and the
+//! client listener, with a clean shutdown on SIGTERM or SIGINT.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::Context;
+use seshat_core::cmd::CommandLimits;
+use seshat_core::config::Config;
+use seshat_core::resp::DecoderLimits;
+use seshat_core::{Node, NodeConfig};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+use crate::connection::ConnectionLimits;
+use crate::driver::{Clock, Driver};
+use crate::listener::Listener;
+use crate::store::{PersistWriter, RocksStore};
+use crate::transport::{InternalService, NodeStatus, Peers};
+
+/// Client requests queued for the driver at most; connections wait when it is full.
+const CALL_QUEUE_MAX: usize = 16 * 1024;
+/// Peer messages and completions queued for the driver at most.
+const EVENT_QUEUE_MAX: usize = 16 * 1024;
+
+/// Runs the node described by `config` until `shutdown` resolves, then stops accepting,
+/// answers what is in flight, lets the last writes finish and returns.
+pub async fn run(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let hostname = hostname();
+    let rng_seed: u64 = rand::random();
+    let node_config = NodeConfig::from_config(&config, &hostname, rng_seed);
+    tracing::info!(
+        node = config.node.id,
+        client_addr = %node_config.client_addr,
+        internal_addr = %node_config.internal_addr,
+        rng_seed,
+        "starting"
+    );
+
+    let data_dir = Path::new(&config.node.data_dir);
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating data_dir {}", data_dir.display()))?;
+    let store = RocksStore::open(data_dir)?;
+    let clock = Clock::start();
+    let node = Node::new(node_config.clone(), Box::new(store.clone()), clock.now())
+        .context("starting the node from its stored state")?;
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE_MAX);
+    let (calls_tx, calls_rx) = mpsc::channel(CALL_QUEUE_MAX);
+    let (status_tx, status_rx) = watch::channel(NodeStatus {
+        node: config.node.id,
+        client_addr: node_config.client_addr.clone(),
+        groups: node.status(),
+    });
+
+    let internal_addr: SocketAddr = resolve(&config.node.internal_addr).await?;
+    let internal = tonic::transport::Server::builder()
+        .add_service(InternalService::new(events_tx.clone(), status_rx))
+        .serve_with_shutdown(internal_addr, wait_for(shutdown_rx.clone()));
+    let internal = tokio::spawn(internal);
+
+    let peers = Peers::start(
+        node_config.id,
+        config.members(),
+        config.raft_rpc_timeout(),
+        events_tx.clone(),
+    );
+    let writer = PersistWriter::start(store, events_tx);
+    let driver = Driver::new(
+        node,
+        clock,
+        calls_rx,
+        events_rx,
+        peers,
+        writer,
+        shutdown_rx.clone(),
+    )
+    .publish_status(status_tx);
+    let driver = tokio::spawn(driver.run());
+
+    let client_listener = TcpListener::bind(&config.node.client_addr)
+        .await
+        .with_context(|| format!("binding client_addr {}", config.node.client_addr))?;
+    let limits = ConnectionLimits {
+        decoder: DecoderLimits::for_value_bytes_max(config.limits.max_value_size_bytes as usize),
+        command: CommandLimits {
+            key_bytes_max: config.limits.max_key_size_bytes as usize,
+            value_bytes_max: config.limits.max_value_size_bytes as usize,
+        },
+    };
+    let listener = Listener::new(
+        client_listener,
+        calls_tx,
+        limits,
+        config.limits.max_concurrent_client_connections as usize,
+        shutdown_rx.clone(),
+    );
+    let listener = tokio::spawn(listener.run());
+    tracing::info!(node = config.node.id, "serving");
+
+    shutdown.await;
+    tracing::info!(node = config.node.id, "shutting down");
+    let _ = shutdown_tx.send(true);
+    let _ = listener.await;
+    let _ = driver.await;
+    let _ = internal.await;
+    Ok(())
+}
+
+/// Resolves once `shutdown` turns true.
+async fn wait_for(mut shutdown: watch::Receiver<bool>) {
+    while !*shutdown.borrow() {
+        if shutdown.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn resolve(addr: &str) -> anyhow::Result<SocketAddr> {
+    tokio::net::lookup_host(addr)
+        .await
+        .with_context(|| format!("resolving {addr}"))?
+        .next()
+        .with_context(|| format!("{addr} resolves to no address"))
+}
+
+/// The host's name, the default host of the advertised addresses.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
