@@ -112,6 +112,9 @@ pub struct Driver<P, D> {
     status: Option<watch::Sender<NodeStatus>>,
 }
 
+/// How long a stopping node keeps serving the requests already in flight.
+pub const DRAIN_TIME_MAX: Duration = Duration::from_secs(2);
+
 /// Events and calls handled in one turn at most before outputs are drained: a bound on how
 /// long a turn can take under load.
 const EVENTS_PER_TURN_MAX: usize = 256;
@@ -150,17 +153,28 @@ impl<P: PeerSender, D: Disk> Driver<P, D> {
     /// caller can inspect it) after answering what was still in flight.
     pub async fn run(mut self) -> Node {
         self.drain_outputs();
+        // After shutdown is signalled the driver keeps going until every request in flight
+        // is answered or DRAIN_TIME_MAX passes; connections stop sending new ones.
+        let mut draining_until: Option<tokio::time::Instant> = None;
         loop {
-            let timer = self
+            if let Some(until) = draining_until {
+                if self.waiting.is_empty() || tokio::time::Instant::now() >= until {
+                    break;
+                }
+            }
+            let mut timer = self
                 .node
                 .poll_timeout()
                 .map(|at| self.clock.to_tokio(at))
                 .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+            if let Some(until) = draining_until {
+                timer = timer.min(until);
+            }
             tokio::select! {
                 biased;
-                changed = self.shutdown.changed() => {
+                changed = self.shutdown.changed(), if draining_until.is_none() => {
                     if changed.is_err() || *self.shutdown.borrow() {
-                        break;
+                        draining_until = Some(tokio::time::Instant::now() + DRAIN_TIME_MAX);
                     }
                 }
                 event = self.events.recv() => {

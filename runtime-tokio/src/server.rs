@@ -106,7 +106,12 @@ pub async fn run(
     tracing::info!(node = config.node.id, "shutting down");
     let _ = shutdown_tx.send(true);
     let _ = listener.await;
-    let _ = driver.await;
+    // The driver answers what is in flight, then drops the writer, which finishes its queue
+    // and releases RocksDB; the node (and its store handle) is dropped here.
+    drop(driver.await);
+    // Peers' Raft streams never end on their own, so a graceful gRPC shutdown would wait for
+    // them forever: stop the server outright once the driver is done.
+    internal.abort();
     let _ = internal.await;
     Ok(())
 }

@@ -1,1 +1,310 @@
-//! End-to-end tests (issue #3): real `seshat` processes on loopback, driven by Redis clients.
+//! End-to-end harness: real `seshat` processes on loopback, talked to by the `redis` crate
+//! and by raw TCP.
+//!
+//! A [`Cluster`] writes one configuration per node into its own temporary directory, picks
+//! free loopback ports, starts the processes, and on drop kills exactly the processes it
+//! started, by pid. Each node's log goes to a file; [`Cluster::logs`] prints the tails when
+//! a test fails.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Request timeout configured on every test node, seconds.
+pub const REQUEST_TIMEOUT_SECS: u64 = 3;
+
+/// The `seshat` binary: `SESHAT_BIN`, or the workspace's debug build (built once if missing).
+pub fn seshat_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Ok(bin) = std::env::var("SESHAT_BIN") {
+            return PathBuf::from(bin);
+        }
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("workspace root");
+        let target = std::env::var("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| workspace.join("target"));
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "-p", "seshat-runtime-tokio", "--bin", "seshat"])
+            .current_dir(workspace)
+            .status()
+            .expect("running cargo build");
+        assert!(status.success(), "building seshat failed");
+        target.join("debug").join("seshat")
+    })
+}
+
+/// A free TCP port on 127.0.0.1 (bound, read, released).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("binding 127.0.0.1:0")
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One node of a test cluster.
+pub struct TestNode {
+    /// Node id, 1-based.
+    pub id: u64,
+    /// Redis port on 127.0.0.1.
+    pub client_port: u16,
+    config: PathBuf,
+    /// The node's RocksDB directory.
+    pub data_dir: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl TestNode {
+    /// Whether the process is running.
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+}
+
+/// A cluster of real processes.
+pub struct Cluster {
+    /// The nodes, index = id - 1.
+    pub nodes: Vec<TestNode>,
+    _dir: tempfile::TempDir,
+    /// Clusters run one at a time: timing assertions (failover within 2 s) must not compete
+    /// with other clusters for the machine's cores.
+    _turn: std::sync::MutexGuard<'static, ()>,
+}
+
+static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+impl Cluster {
+    /// Starts `n` nodes bootstrapping one cluster.
+    pub fn start(n: u64) -> Cluster {
+        let turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let bin = seshat_bin();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let members: Vec<String> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (client, internal))| {
+                format!(
+                    "{{id = {}, addr = \"127.0.0.1:{internal}\", client_addr = \"127.0.0.1:{client}\"}}",
+                    i + 1
+                )
+            })
+            .collect();
+        let mut nodes = Vec::new();
+        for (i, (client, internal)) in ports.iter().enumerate() {
+            let id = i as u64 + 1;
+            let data_dir = dir.path().join(format!("node{id}"));
+            let config = dir.path().join(format!("node{id}.toml"));
+            let text = format!(
+                "[node]\nid = {id}\nclient_addr = \"127.0.0.1:{client}\"\n\
+                 internal_addr = \"127.0.0.1:{internal}\"\ndata_dir = \"{}\"\n\
+                 advertise_addr = \"127.0.0.1:{internal}\"\n\
+                 advertise_client_addr = \"127.0.0.1:{client}\"\n\n\
+                 [cluster]\nbootstrap = true\ninitial_members = [{}]\n\n\
+                 [raft]\nheartbeat_interval_ms = 100\nelection_timeout_min_ms = 500\n\
+                 election_timeout_max_ms = 1000\n\n[limits]\nrequest_timeout_secs = {REQUEST_TIMEOUT_SECS}\n",
+                data_dir.display(),
+                members.join(", ")
+            );
+            std::fs::write(&config, text).expect("writing config");
+            let log = dir.path().join(format!("node{id}.log"));
+            nodes.push(TestNode {
+                id,
+                client_port: *client,
+                config,
+                data_dir,
+                log,
+                child: None,
+            });
+        }
+        let _ = bin;
+        let mut cluster = Cluster {
+            nodes,
+            _dir: dir,
+            _turn: turn,
+        };
+        for i in 0..n as usize {
+            cluster.start_node(i);
+        }
+        cluster
+    }
+
+    /// Starts node `i` (index) from its configuration and data.
+    pub fn start_node(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        assert!(node.child.is_none(), "node {} is running", node.id);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log)
+            .expect("opening log");
+        let child = Command::new(seshat_bin())
+            .arg("--config")
+            .arg(&node.config)
+            .env("RUST_LOG", "info,raft=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting seshat");
+        node.child = Some(child);
+    }
+
+    /// Crashes node `i` with SIGKILL.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops node `i` with SIGTERM and asserts that it exits 0.
+    pub fn stop(&mut self, i: usize) {
+        let mut child = self.nodes[i].child.take().expect("node is running");
+        // SAFETY: kill(2) on a pid this process started and has not reaped.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = child.try_wait().expect("waiting for seshat") {
+                assert!(
+                    status.success(),
+                    "node {} exited with {status}\n{}",
+                    i + 1,
+                    self.logs()
+                );
+                return;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!(
+                    "node {} did not stop within 15 s of SIGTERM\n{}",
+                    i + 1,
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A Redis connection to node `i`.
+    pub fn client(&self, i: usize) -> redis::Connection {
+        let url = format!("redis://127.0.0.1:{}/", self.nodes[i].client_port);
+        let client = redis::Client::open(url).expect("redis url");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match client.get_connection_with_timeout(Duration::from_secs(1)) {
+                Ok(connection) => {
+                    connection
+                        .set_read_timeout(Some(Duration::from_secs(REQUEST_TIMEOUT_SECS + 5)))
+                        .expect("read timeout");
+                    return connection;
+                }
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                Err(error) => panic!("connecting to node {}: {error}\n{}", i + 1, self.logs()),
+            }
+        }
+    }
+
+    /// A raw TCP connection to node `i`.
+    pub fn raw(&self, i: usize) -> TcpStream {
+        let stream = TcpStream::connect(("127.0.0.1", self.nodes[i].client_port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        stream
+    }
+
+    /// The running node that leads the data group, once all running nodes agree on one.
+    pub fn wait_for_leader(&self, within: Duration) -> usize {
+        let deadline = Instant::now() + within;
+        loop {
+            let mut leaders = Vec::new();
+            let mut followers_know = true;
+            for (i, node) in self.nodes.iter().enumerate() {
+                if !node.is_running() {
+                    continue;
+                }
+                let Some(info) = self.try_info(i, "replication") else {
+                    followers_know = false;
+                    continue;
+                };
+                if info.contains("role:master") {
+                    leaders.push(i);
+                } else if !info.contains("master_port:") {
+                    followers_know = false;
+                }
+            }
+            if leaders.len() == 1 && followers_know {
+                return leaders[0];
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no single leader within {within:?}\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    fn try_info(&self, i: usize, section: &str) -> Option<String> {
+        let url = format!("redis://127.0.0.1:{}/", self.nodes[i].client_port);
+        let client = redis::Client::open(url).ok()?;
+        let mut connection = client
+            .get_connection_with_timeout(Duration::from_millis(300))
+            .ok()?;
+        connection
+            .set_read_timeout(Some(Duration::from_secs(1)))
+            .ok()?;
+        redis::cmd("INFO").arg(section).query(&mut connection).ok()
+    }
+
+    /// The last lines of every node's log, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for node in &self.nodes {
+            let text = std::fs::read_to_string(&node.log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(30)..];
+            out.push_str(&format!(
+                "--- node {} log (last {} lines)\n{}\n",
+                node.id,
+                tail.len(),
+                tail.join("\n")
+            ));
+        }
+        out
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.kill(i);
+        }
+    }
+}
+
+/// Sends raw bytes and reads what comes back until the server closes or `wait` passes.
+pub fn exchange(stream: &mut TcpStream, bytes: &[u8], wait: Duration) -> (Vec<u8>, bool) {
+    stream.write_all(bytes).expect("write");
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    let closed = loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => reply.extend_from_slice(&buf[..n]),
+            Err(_) => break false,
+        }
+    };
+    (reply, closed)
+}

@@ -60,8 +60,37 @@ fn run_node(path: &Path) -> anyhow::Result<()> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let config = Config::from_toml(&text).with_context(|| format!("in {}", path.display()))?;
+    raise_open_files_limit(config.limits.max_concurrent_client_connections + FILES_RESERVED);
     let runtime = tokio::runtime::Runtime::new().context("starting tokio")?;
     runtime.block_on(seshat_runtime_tokio::server::run(config, shutdown_signal()))
+}
+
+/// Descriptors kept for RocksDB's files, peer connections and listeners on top of one per
+/// client connection.
+const FILES_RESERVED: u64 = 1024;
+
+/// Raises the soft open-files limit towards `wanted` (within the hard limit), as Redis does at
+/// startup: the common default of 1024 cannot hold thousands of client connections.
+fn raise_open_files_limit(wanted: u64) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit with a valid pointer to an rlimit.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 || limit.rlim_cur >= wanted {
+            return;
+        }
+        let previous = limit.rlim_cur;
+        limit.rlim_cur = wanted.min(limit.rlim_max);
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+            tracing::info!(
+                from = previous,
+                to = limit.rlim_cur,
+                "raised the open files limit"
+            );
+        }
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -37,8 +37,13 @@ pub struct WriterStats {
 }
 
 /// The handle the driver submits batches through.
+///
+/// Dropping it closes the queue and waits for the thread to finish the writes already queued
+/// and release the store, so a process never exits while RocksDB is mid-write.
 pub struct PersistWriter {
-    queue: std_mpsc::Sender<PersistBatch>,
+    /// `None` once closed.
+    queue: Option<std_mpsc::Sender<PersistBatch>>,
+    thread: Option<std::thread::JoinHandle<()>>,
     stats: Arc<WriterStats>,
 }
 
@@ -52,7 +57,7 @@ impl PersistWriter {
         let (queue, batches) = std_mpsc::channel::<PersistBatch>();
         let stats = Arc::new(WriterStats::default());
         let counters = stats.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("seshat-persist".to_owned())
             .spawn(move || {
                 while let Ok(first) = batches.recv() {
@@ -93,7 +98,11 @@ impl PersistWriter {
                 }
             })
             .expect("spawning the persist thread");
-        PersistWriter { queue, stats }
+        PersistWriter {
+            queue: Some(queue),
+            thread: Some(thread),
+            stats,
+        }
     }
 
     /// The writer's counters.
@@ -104,8 +113,21 @@ impl PersistWriter {
 
 impl Disk for PersistWriter {
     fn submit(&mut self, batch: PersistBatch) {
+        let queue = self
+            .queue
+            .as_ref()
+            .expect("the writer is open until dropped");
         // The thread only ends when this handle is dropped, so the send cannot fail.
-        self.queue.send(batch).expect("persist thread is running");
+        queue.send(batch).expect("persist thread is running");
+    }
+}
+
+impl Drop for PersistWriter {
+    fn drop(&mut self) {
+        drop(self.queue.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 

@@ -1,0 +1,309 @@
+//! End-to-end tests: three real `seshat` processes on loopback, real Redis clients.
+
+use std::time::{Duration, Instant};
+
+use redis::Commands;
+use seshat_core::storage::{data_key, ColumnFamily, Store};
+use seshat_core::GroupId;
+use seshat_runtime_tokio::store::RocksStore;
+use seshat_tests::{exchange, Cluster, REQUEST_TIMEOUT_SECS};
+
+const STARTUP: Duration = Duration::from_secs(15);
+
+fn raw_command(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// One request over raw TCP: the reply's first line, returned as soon as it has arrived.
+fn ask(cluster: &Cluster, node: usize, args: &[&[u8]]) -> String {
+    use std::io::{Read, Write};
+    let mut stream = cluster.raw(node);
+    stream.write_all(&raw_command(args)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(REQUEST_TIMEOUT_SECS + 3)))
+        .unwrap();
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !reply.windows(2).any(|w| w == b"\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => reply.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&reply).into_owned();
+    text.split("\r\n").next().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn leader_serves_commands_and_followers_redirect_with_moved() {
+    // Goal: the basic commands on the leader; a follower's MOVED names the slot and the
+    // leader's client address, and a client that follows it succeeds.
+    let cluster = Cluster::start(3);
+    let leader = cluster.wait_for_leader(STARTUP);
+    let mut client = cluster.client(leader);
+    let pong: String = redis::cmd("PING").query(&mut client).unwrap();
+    assert_eq!(pong, "PONG");
+    let _: () = client.set("foo", "bar").unwrap();
+    assert_eq!(
+        client.get::<_, Option<String>>("foo").unwrap().as_deref(),
+        Some("bar")
+    );
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg("foo")
+        .arg("foo")
+        .arg("nope")
+        .query(&mut client)
+        .unwrap();
+    assert_eq!(exists, 2);
+    assert_eq!(client.del::<_, i64>("foo").unwrap(), 1);
+    assert_eq!(client.get::<_, Option<String>>("foo").unwrap(), None);
+
+    let follower = (0..3).find(|&i| i != leader).unwrap();
+    let moved = ask(&cluster, follower, &[b"GET", b"foo"]);
+    let expected = format!(
+        "-MOVED 12182 127.0.0.1:{}",
+        cluster.nodes[leader].client_port
+    );
+    assert_eq!(moved, expected);
+
+    // Follow the redirect as redis-cli -c does.
+    let addr = moved.rsplit(' ').next().unwrap();
+    let mut followed = redis::Client::open(format!("redis://{addr}/"))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let _: () = followed.set("foo", "after-moved").unwrap();
+    assert_eq!(followed.get::<_, String>("foo").unwrap(), "after-moved");
+}
+
+#[test]
+fn acknowledged_writes_are_on_every_nodes_disk() {
+    // Goal: a write acknowledged by the leader reaches every node's RocksDB. Method: write,
+    // give followers a moment to learn the commit index, stop all three cleanly, then open
+    // each node's database and read every key.
+    let mut cluster = Cluster::start(3);
+    let leader = cluster.wait_for_leader(STARTUP);
+    let mut client = cluster.client(leader);
+    for i in 0..200 {
+        let _: () = client
+            .set(format!("disk:{i}"), format!("value-{i}"))
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    for i in 0..3 {
+        cluster.stop(i);
+    }
+    for node in &cluster.nodes {
+        let store = RocksStore::open(&node.data_dir).unwrap();
+        for i in 0..200 {
+            let key = data_key(GroupId::FIRST_DATA, format!("disk:{i}").as_bytes());
+            let record = store.get(ColumnFamily::DataKv, &key).unwrap();
+            let record = record.unwrap_or_else(|| panic!("node {} lacks disk:{i}", node.id));
+            // A stored value is a format byte followed by the value.
+            assert_eq!(
+                &record[1..],
+                format!("value-{i}").as_bytes(),
+                "node {}",
+                node.id
+            );
+        }
+    }
+}
+
+#[test]
+fn killing_the_leader_elects_a_new_one_within_two_seconds() {
+    // Goal: failover. Method: kill -9 the leader, time until a survivor leads and accepts a
+    // write, restart the old leader and watch it catch up.
+    let mut cluster = Cluster::start(3);
+    let old = cluster.wait_for_leader(STARTUP);
+    let _: () = cluster.client(old).set("before", "1").unwrap();
+    let killed_at = Instant::now();
+    cluster.kill(old);
+    let new = cluster.wait_for_leader(Duration::from_secs(10));
+    let elected_after = killed_at.elapsed();
+    let _: () = cluster.client(new).set("during", "2").unwrap();
+    let writing_after = killed_at.elapsed();
+    println!(
+        "new leader after {elected_after:?}; first write acknowledged after {writing_after:?}"
+    );
+    // The 2 s target plus the 25 ms polling of wait_for_leader.
+    assert!(
+        elected_after < Duration::from_millis(2100),
+        "election took {elected_after:?}"
+    );
+
+    cluster.start_node(old);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let mut rejoined = cluster.client(old);
+        let info: String = redis::cmd("INFO")
+            .arg("keyspace")
+            .query(&mut rejoined)
+            .unwrap();
+        if info.contains("db0:keys=2") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {} did not catch up: {info}\n{}",
+            old + 1,
+            cluster.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_full_restart_keeps_every_acknowledged_write() {
+    // Goal: durability across a restart of the whole cluster.
+    let mut cluster = Cluster::start(3);
+    let leader = cluster.wait_for_leader(STARTUP);
+    let mut client = cluster.client(leader);
+    for i in 0..50 {
+        let _: () = client.set(format!("r:{i}"), i).unwrap();
+    }
+    drop(client);
+    for i in 0..3 {
+        cluster.stop(i);
+    }
+    for i in 0..3 {
+        cluster.start_node(i);
+    }
+    let leader = cluster.wait_for_leader(STARTUP);
+    let mut client = cluster.client(leader);
+    for i in 0..50 {
+        assert_eq!(
+            client.get::<_, Option<i64>>(format!("r:{i}")).unwrap(),
+            Some(i)
+        );
+    }
+}
+
+#[test]
+fn a_lone_survivor_answers_noquorum_and_never_ok() {
+    // Goal: without a majority, writes are refused with NOQUORUM within the request timeout.
+    let mut cluster = Cluster::start(3);
+    let leader = cluster.wait_for_leader(STARTUP);
+    let survivor = (0..3).find(|&i| i != leader).unwrap();
+    for i in (0..3).filter(|&i| i != survivor) {
+        cluster.kill(i);
+    }
+    // Let the survivor notice that its leader is gone (one election timeout).
+    std::thread::sleep(Duration::from_millis(1500));
+    for attempt in 0..3 {
+        let started = Instant::now();
+        let reply = ask(&cluster, survivor, &[b"SET", b"k", b"v"]);
+        let waited = started.elapsed();
+        assert!(reply.starts_with("-NOQUORUM"), "attempt {attempt}: {reply}");
+        assert!(
+            waited < Duration::from_secs(REQUEST_TIMEOUT_SECS + 1),
+            "answered after {waited:?}"
+        );
+    }
+}
+
+#[test]
+fn limits_and_malformed_input_get_errors_and_the_node_keeps_serving() {
+    // Goal: bad input gets a Redis error, a broken frame closes only its own connection, and
+    // nothing a client declares is allocated up front.
+    let cluster = Cluster::start(3);
+    let leader = cluster.wait_for_leader(STARTUP);
+    let key = vec![b'k'; 257];
+    assert_eq!(ask(&cluster, leader, &[b"GET", &key]), "-ERR key too large");
+    let value = vec![b'v'; 65_537];
+    assert_eq!(
+        ask(&cluster, leader, &[b"SET", b"k", &value]),
+        "-ERR value too large"
+    );
+
+    let broken: [(&[u8], &str); 3] = [
+        (
+            b"*1\r\n$1000000000\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*1\r\n$-7\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*2000000\r\n",
+            "-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+    ];
+    for (input, expected) in broken {
+        let mut stream = cluster.raw(leader);
+        let (reply, closed) = exchange(&mut stream, input, Duration::from_secs(3));
+        assert_eq!(String::from_utf8_lossy(&reply), expected);
+        assert!(closed, "the connection stays open after {input:?}");
+    }
+    let mut stream = cluster.raw(leader);
+    let (reply, _) = exchange(
+        &mut stream,
+        b"\x00\xff*2\r\n$x\r\n",
+        Duration::from_millis(500),
+    );
+    assert!(
+        reply.starts_with(b"-"),
+        "garbage got {:?}",
+        String::from_utf8_lossy(&reply)
+    );
+
+    for i in 0..3 {
+        assert_eq!(
+            ask(&cluster, i, &[b"PING"]),
+            "+PONG",
+            "node {} stopped serving",
+            i + 1
+        );
+    }
+}
+
+#[test]
+fn a_thousand_concurrent_connections_are_served() {
+    // Goal: many idle connections are cheap and all get answers. Method: 1,000 sockets open
+    // at once, PING on each, then a SET and GET through a few of them.
+    raise_open_files_limit(4096);
+    let cluster = Cluster::start(3);
+    let leader = cluster.wait_for_leader(STARTUP);
+    let mut sockets: Vec<_> = (0..1000).map(|_| cluster.raw(leader)).collect();
+    for socket in &mut sockets {
+        std::io::Write::write_all(socket, b"*1\r\n$4\r\nPING\r\n").unwrap();
+    }
+    for (i, socket) in sockets.iter_mut().enumerate() {
+        let mut reply = [0u8; 7];
+        std::io::Read::read_exact(socket, &mut reply)
+            .unwrap_or_else(|e| panic!("connection {i}: {e}"));
+        assert_eq!(&reply, b"+PONG\r\n");
+    }
+    for (i, socket) in sockets.iter_mut().take(5).enumerate() {
+        let key = format!("c{i}");
+        let (reply, _) = exchange(
+            socket,
+            &raw_command(&[b"SET", key.as_bytes(), b"1"]),
+            Duration::from_secs(5),
+        );
+        assert_eq!(&reply, b"+OK\r\n");
+    }
+    println!("1000 connections served");
+}
+
+fn raise_open_files_limit(wanted: u64) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to an rlimit.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        if limit.rlim_cur < wanted {
+            limit.rlim_cur = wanted.min(limit.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
