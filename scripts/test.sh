@@ -19,3 +19,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "tests"
 cargo test --workspace
+
+step "simulation build"
+# The driver must keep compiling under madsim (issue #4 runs it there). A separate target dir
+# keeps the --cfg madsim artifacts from invalidating the normal build.
+RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/sim" \
+  cargo build -p seshat-runtime-tokio --no-default-features

@@ -16,7 +16,9 @@ use crate::connection::ConnectionLimits;
 use crate::driver::{Clock, Driver};
 use crate::listener::Listener;
 use crate::store::{PersistWriter, RocksStore};
-use crate::transport::{InternalService, NodeStatus, Peers};
+use crate::transport::{
+    InternalServer, InternalService, NodeStatus, Peers, GRPC_MESSAGE_BYTES_MAX,
+};
 
 /// Client requests queued for the driver at most; connections wait when it is full.
 const CALL_QUEUE_MAX: usize = 16 * 1024;
@@ -59,7 +61,10 @@ pub async fn run(
 
     let internal_addr: SocketAddr = resolve(&config.node.internal_addr).await?;
     let internal = tonic::transport::Server::builder()
-        .add_service(InternalService::new(events_tx.clone(), status_rx))
+        .add_service(
+            InternalServer::new(InternalService::new(events_tx.clone(), status_rx))
+                .max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX),
+        )
         .serve_with_shutdown(internal_addr, wait_for(shutdown_rx.clone()));
     let internal = tokio::spawn(internal);
 

@@ -15,7 +15,8 @@ use std::time::Duration;
 use protobuf::Message as _;
 use seshat_core::{eraftpb, GroupId, GroupStatus, NodeId};
 use seshat_proto::v1::internal_client::InternalClient;
-use seshat_proto::v1::internal_server::{Internal, InternalServer};
+use seshat_proto::v1::internal_server::Internal;
+pub use seshat_proto::v1::internal_server::InternalServer;
 use seshat_proto::v1::{self, RaftAck, RaftBatch, RaftEnvelope, StatusReply, StatusRequest};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -52,13 +53,14 @@ pub struct NodeStatus {
 }
 
 impl InternalService {
-    /// A tonic service feeding `events`.
+    /// A service feeding `events`; wrap it in [`InternalServer`] (with
+    /// [`GRPC_MESSAGE_BYTES_MAX`]) to serve it. The wrapper's type differs between a normal and
+    /// a simulated build, so it is never named here.
     pub fn new(
         events: mpsc::Sender<Event>,
         status: watch::Receiver<NodeStatus>,
-    ) -> InternalServer<InternalService> {
-        InternalServer::new(InternalService { events, status })
-            .max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX)
+    ) -> InternalService {
+        InternalService { events, status }
     }
 }
 
