@@ -4,6 +4,8 @@
 #
 #   SESHAT_SEED=N          replay one seed of the core's cluster-harness tests
 #   SESHAT_SEED_COUNT=N    how many seeds each harness test runs (default 100)
+#   SESHAT_SIM_SEEDS=N     fixed seeds per simulated chaos scenario (default 10)
+#   SESHAT_SIM_FRESH=N     fresh random seeds added to each scenario (default 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/env.sh
@@ -20,8 +22,11 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "tests"
 cargo test --workspace
 
-step "simulation build"
-# The driver must keep compiling under madsim (issue #4 runs it there). A separate target dir
-# keeps the --cfg madsim artifacts from invalidating the normal build.
-RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/sim" \
-  cargo build -p seshat-runtime-tokio --no-default-features
+step "simulation lints"
+# The simulation build (--cfg madsim) lives in its own target dir: see scripts/sim.sh.
+scripts/sim.sh clippy
+
+step "simulations"
+# Every chaos scenario over the fixed seeds plus fresh random ones (SESHAT_SIM_SEEDS,
+# SESHAT_SIM_FRESH); a failure prints the line that replays it.
+scripts/sim.sh test

@@ -1,4 +1,5 @@
-//! Tools for chaos testing Seshat: client histories and a linearizability checker.
+//! Tools for chaos testing Seshat: client histories, a linearizability checker, and the
+//! spec's failure scenarios as data ([`scenario`]).
 //!
 //! The simulator runs clients against a cluster under faults and records what each asked and
 //! what it was told in a [`History`]; [`check`] then says whether some single order of those
@@ -59,6 +60,8 @@ pub use history::{ClientId, Completion, History, Operation, OperationId, Output,
 
 mod linearizability;
 pub use linearizability::{check, check_bounded, Explanation, Outcome, Prefix, SEARCH_STEPS_MAX};
+
+pub mod scenario;
 
 mod search;
 

@@ -131,7 +131,7 @@ pub struct MemberConfig {
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RaftConfig {
-    /// Leader heartbeat interval, milliseconds; also the length of one Raft tick.
+    /// Leader heartbeat interval, milliseconds (ten Raft ticks).
     pub heartbeat_interval_ms: u64,
     /// Smallest election timeout, milliseconds.
     pub election_timeout_min_ms: u64,
@@ -386,7 +386,7 @@ impl Config {
         Ok(())
     }
 
-    /// Leader heartbeat interval (one Raft tick).
+    /// Leader heartbeat interval (ten Raft ticks).
     pub fn heartbeat_interval(&self) -> Duration {
         Duration::from_millis(self.raft.heartbeat_interval_ms)
     }

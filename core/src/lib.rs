@@ -70,3 +70,16 @@ pub use raft::{eraftpb, StateRole};
 pub use reply::{Protocol, Reply};
 pub use request::{Request, SetCondition, SetRequest};
 pub use time::{Instant, Now};
+
+/// A known bug a test can plant (`NodeConfig::planted_bug`) to show that the simulator's checks
+/// catch it. Only with the `planted-bugs` feature: never in the server.
+#[cfg(feature = "planted-bugs")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlantedBug {
+    /// The leader answers `SET` with `+OK` once the entry is in its own log, before a majority
+    /// has it. An isolated leader then acknowledges writes that are later lost.
+    AckBeforeCommit,
+    /// The leader answers `GET` from its own state without a ReadIndex round. A deposed leader
+    /// that has not noticed yet serves stale values.
+    ReadWithoutReadIndex,
+}

@@ -61,6 +61,10 @@ pub struct NodeConfig {
     /// Seeds every random choice the node makes. The tokio runtime draws it from the OS and
     /// logs it; the simulator passes its seed.
     pub rng_seed: u64,
+    /// A bug to plant, so a test can show that the simulator's checks catch it. Exists only
+    /// with the `planted-bugs` feature, which only simulation builds enable.
+    #[cfg(feature = "planted-bugs")]
+    pub planted_bug: Option<crate::PlantedBug>,
 }
 
 impl NodeConfig {
@@ -68,18 +72,27 @@ impl NodeConfig {
     /// not fire a burst of elections.
     pub const TICKS_PER_CALL_MAX: u32 = 10;
 
-    /// The node configuration for a validated file configuration. Raft ticks last one
-    /// heartbeat interval; election timeouts are rounded up to whole ticks.
+    /// Raft ticks per heartbeat interval. raft-rs draws election timeouts in whole ticks, so
+    /// fine ticks give two followers many distinct timeouts to draw from: with one tick per
+    /// heartbeat (100 ms) and a 500-1000 ms timeout there are only 5, both followers of a dead
+    /// leader time out together one time in five, split the vote, and the election takes a
+    /// second round (the simulator measured failovers over 2 s that way).
+    pub const TICKS_PER_HEARTBEAT: u32 = 10;
+
+    /// The node configuration for a validated file configuration. A Raft tick is a tenth of
+    /// the heartbeat interval; election timeouts are rounded up to whole ticks.
     pub fn from_config(
         config: &crate::config::Config,
         hostname: &str,
         rng_seed: u64,
     ) -> NodeConfig {
-        let tick_interval = config.heartbeat_interval();
+        let tick_interval =
+            (config.heartbeat_interval() / Self::TICKS_PER_HEARTBEAT).max(Duration::from_millis(1));
         let ticks = |d: Duration| -> usize {
             (d.as_micros().div_ceil(tick_interval.as_micros().max(1))) as usize
         };
-        let election_ticks_min = ticks(config.election_timeout_min()).max(2);
+        let heartbeat_ticks = ticks(config.heartbeat_interval()).max(1);
+        let election_ticks_min = ticks(config.election_timeout_min()).max(heartbeat_ticks + 1);
         let election_ticks_max = ticks(config.election_timeout_max()).max(election_ticks_min + 1);
         let peer_client_addrs = config
             .cluster
@@ -99,7 +112,7 @@ impl NodeConfig {
             peer_client_addrs,
             data_groups: 1,
             tick_interval,
-            heartbeat_ticks: 1,
+            heartbeat_ticks,
             election_ticks_min,
             election_ticks_max,
             request_timeout: config.request_timeout(),
@@ -107,6 +120,8 @@ impl NodeConfig {
             message_bytes_max: 1024 * 1024,
             inflight_messages_max: 256,
             rng_seed,
+            #[cfg(feature = "planted-bugs")]
+            planted_bug: None,
         }
     }
 }
@@ -224,6 +239,8 @@ impl Node {
                 rng_seed: rand::RngCore::next_u64(&mut seeds),
                 message_bytes_max: config.message_bytes_max,
                 inflight_messages_max: config.inflight_messages_max,
+                #[cfg(feature = "planted-bugs")]
+                planted_bug: config.planted_bug,
             };
             groups.insert(
                 group,

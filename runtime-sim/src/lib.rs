@@ -1,14 +1,26 @@
-//! Seshat under simulation (issue #4).
+//! Seshat under deterministic simulation.
 //!
-//! This crate will drive the same core, through the same driver as `seshat-runtime-tokio`,
-//! under madsim: a simulated network (partitions, one-way cuts, latency, loss), per-node clock
-//! skew and drift, crashes and restarts, simulated RESP clients that record histories, and
-//! the checks run after every simulation (committed prefixes agree, caught-up replicas hold
-//! the same data, the history is linearizable).
+//! Built with `RUSTFLAGS="--cfg madsim"` (see `scripts/sim.sh`), this crate runs the real server
+//! code (runtime-tokio's driver, gRPC transport and RESP listener, on madsim's tokio and tonic
+//! drop-ins) for three nodes inside one madsim runtime:
+//! - [`SimDisk`]: each node's disk keeps only what was synced, so a crash loses the rest;
+//! - `cluster`: nodes as madsim nodes, each with its own clock offset and drift, crashed and
+//!   restarted from their disks, with links cut one way or both;
+//! - `client`: Redis clients speaking RESP through the core's codec, following `MOVED` and
+//!   recording a history;
+//! - `run`: one seeded run of a scenario from `seshat_chaos::scenario`, with every check.
 //!
-//! Here so far: [`SimDisk`], the simulated disk that keeps only what was synced.
+//! Without the flag only [`SimDisk`] is built.
 #![warn(missing_docs, unreachable_pub)]
 
 mod disk;
-
 pub use disk::SimDisk;
+
+#[cfg(madsim)]
+pub mod client;
+#[cfg(madsim)]
+pub mod cluster;
+#[cfg(madsim)]
+pub mod run;
+#[cfg(madsim)]
+mod writer;

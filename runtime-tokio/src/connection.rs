@@ -139,6 +139,8 @@ impl Connection {
             }
             if !output.is_empty() {
                 self.socket.write_all(&output).await?;
+                // A no-op on a kernel socket; madsim's simulated one sends only on flush.
+                self.socket.flush().await?;
                 output.clear();
             }
             if close {

@@ -10,7 +10,6 @@
 pub mod connection;
 pub mod driver;
 pub mod listener;
-#[cfg(feature = "rocksdb")]
 pub mod server;
 pub mod store;
 pub mod transport;

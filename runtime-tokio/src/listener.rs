@@ -76,6 +76,7 @@ impl Listener {
             let Ok(permit) = self.permits.clone().try_acquire_owned() else {
                 tokio::spawn(async move {
                     let _ = socket.write_all(TOO_MANY_CLIENTS).await;
+                    let _ = socket.flush().await;
                 });
                 continue;
             };

@@ -2,20 +2,19 @@
 //! client listener, with a clean shutdown on SIGTERM or SIGINT.
 
 use std::net::SocketAddr;
-use std::path::Path;
 
 use anyhow::Context;
 use seshat_core::cmd::CommandLimits;
 use seshat_core::config::Config;
 use seshat_core::resp::DecoderLimits;
+use seshat_core::storage::Store;
 use seshat_core::{Node, NodeConfig};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 use crate::connection::ConnectionLimits;
-use crate::driver::{Clock, Driver};
+use crate::driver::{Clock, Disk, Driver, Event};
 use crate::listener::Listener;
-use crate::store::{PersistWriter, RocksStore};
 use crate::transport::{
     InternalServer, InternalService, NodeStatus, Peers, GRPC_MESSAGE_BYTES_MAX,
 };
@@ -27,10 +26,14 @@ const EVENT_QUEUE_MAX: usize = 16 * 1024;
 
 /// Runs the node described by `config` until `shutdown` resolves, then stops accepting,
 /// answers what is in flight, lets the last writes finish and returns.
+#[cfg(feature = "rocksdb")]
 pub async fn run(
     config: Config,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    use crate::store::{PersistWriter, RocksStore};
+    use std::path::Path;
+
     let hostname = hostname();
     let rng_seed: u64 = rand::random();
     let node_config = NodeConfig::from_config(&config, &hostname, rng_seed);
@@ -46,14 +49,39 @@ pub async fn run(
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating data_dir {}", data_dir.display()))?;
     let store = RocksStore::open(data_dir)?;
-    let clock = Clock::start();
-    let node = Node::new(node_config.clone(), Box::new(store.clone()), clock.now())
+    let (status, _) = watch::channel(NodeStatus::default());
+    serve(
+        &config,
+        node_config,
+        Box::new(store.clone()),
+        Clock::start(),
+        |events| PersistWriter::start(store, events),
+        status,
+        shutdown,
+    )
+    .await
+}
+
+/// Serves one node over `store` until `shutdown` resolves: the driver, the internal gRPC
+/// server, the peer links and the client listener. The server and the simulator differ only
+/// in what they pass here: the store, the disk writer (`make_disk` gets the channel its
+/// completions go to) and the clock. The node's state is published to `status`.
+pub async fn serve<D: Disk + 'static>(
+    config: &Config,
+    node_config: NodeConfig,
+    store: Box<dyn Store>,
+    clock: Clock,
+    make_disk: impl FnOnce(mpsc::Sender<Event>) -> D,
+    status: watch::Sender<NodeStatus>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let node = Node::new(node_config.clone(), store, clock.now())
         .context("starting the node from its stored state")?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE_MAX);
     let (calls_tx, calls_rx) = mpsc::channel(CALL_QUEUE_MAX);
-    let (status_tx, status_rx) = watch::channel(NodeStatus {
+    status.send_replace(NodeStatus {
         node: config.node.id,
         client_addr: node_config.client_addr.clone(),
         groups: node.status(),
@@ -62,7 +90,7 @@ pub async fn run(
     let internal_addr: SocketAddr = resolve(&config.node.internal_addr).await?;
     let internal = tonic::transport::Server::builder()
         .add_service(
-            InternalServer::new(InternalService::new(events_tx.clone(), status_rx))
+            InternalServer::new(InternalService::new(events_tx.clone(), status.subscribe()))
                 .max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX),
         )
         .serve_with_shutdown(internal_addr, wait_for(shutdown_rx.clone()));
@@ -74,17 +102,17 @@ pub async fn run(
         config.raft_rpc_timeout(),
         events_tx.clone(),
     );
-    let writer = PersistWriter::start(store, events_tx);
+    let disk = make_disk(events_tx);
     let driver = Driver::new(
         node,
         clock,
         calls_rx,
         events_rx,
         peers,
-        writer,
+        disk,
         shutdown_rx.clone(),
     )
-    .publish_status(status_tx);
+    .publish_status(status);
     let driver = tokio::spawn(driver.run());
 
     let client_listener = TcpListener::bind(&config.node.client_addr)
@@ -112,7 +140,7 @@ pub async fn run(
     let _ = shutdown_tx.send(true);
     let _ = listener.await;
     // The driver answers what is in flight, then drops the writer, which finishes its queue
-    // and releases RocksDB; the node (and its store handle) is dropped here.
+    // and releases the store; the node (and its store handle) is dropped here.
     drop(driver.await);
     // Peers' Raft streams never end on their own, so a graceful gRPC shutdown would wait for
     // them forever: stop the server outright once the driver is done.
@@ -139,6 +167,7 @@ async fn resolve(addr: &str) -> anyhow::Result<SocketAddr> {
 }
 
 /// The host's name, the default host of the advertised addresses.
+#[cfg(feature = "rocksdb")]
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()

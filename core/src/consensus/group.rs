@@ -52,6 +52,8 @@ pub(crate) struct GroupConfig {
     pub(crate) message_bytes_max: u64,
     /// Appends in flight to one follower.
     pub(crate) inflight_messages_max: usize,
+    #[cfg(feature = "planted-bugs")]
+    pub(crate) planted_bug: Option<crate::PlantedBug>,
 }
 
 /// The state machine a group's log drives.
@@ -161,6 +163,8 @@ pub(crate) struct Group {
     reads_confirmed: VecDeque<(u64, Vec<PendingRead>)>,
     read_rounds_started: u64,
     soft: SoftState,
+    #[cfg(feature = "planted-bugs")]
+    planted_bug: Option<crate::PlantedBug>,
 }
 
 impl Group {
@@ -213,6 +217,8 @@ impl Group {
             reads_confirmed: VecDeque::new(),
             read_rounds_started: 0,
             soft,
+            #[cfg(feature = "planted-bugs")]
+            planted_bug: config.planted_bug,
         };
         group.pin_election_timeout();
         Ok(group)
@@ -292,6 +298,14 @@ impl Group {
         self.raw
             .propose(Vec::new(), proposal.encode())
             .map_err(|_| ProposeError::Dropped)?;
+        #[cfg(feature = "planted-bugs")]
+        if self.planted_bug == Some(crate::PlantedBug::AckBeforeCommit)
+            && matches!(proposal, Proposal::Set(_))
+        {
+            // Planted: "OK" as soon as the entry is in the leader's log, committed or not.
+            out.completions.push((key, Reply::ok()));
+            return Ok(());
+        }
         let index = self.raw.raft.raft_log.last_index();
         let term = self.raw.raft.term;
         if let Some(overwritten) = self.proposals.insert(index, Proposed { term, key }) {
@@ -571,6 +585,15 @@ impl Group {
             return;
         }
         let raft = &self.raw.raft;
+        #[cfg(feature = "planted-bugs")]
+        if self.planted_bug == Some(crate::PlantedBug::ReadWithoutReadIndex)
+            && raft.state == StateRole::Leader
+        {
+            // Planted: a leader answers from its own state without confirming it still leads.
+            let reads = self.reads_waiting.drain(..).collect();
+            self.reads_confirmed.push_back((self.applied_index, reads));
+            return;
+        }
         match raft.state {
             StateRole::Leader => {
                 // raft-rs silently drops a ReadIndex until the leader has committed an entry

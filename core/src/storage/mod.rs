@@ -19,6 +19,7 @@
 //! The core reads the store at startup (to rebuild the in-memory log) and for reads of the
 //! KV data.
 
+pub mod inspect;
 mod keys;
 mod mem;
 

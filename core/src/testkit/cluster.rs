@@ -1,20 +1,19 @@
 //! The harness itself: nodes, virtual time, the event loop.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::ops::{ControlFlow, Range};
+use std::ops::Range;
 use std::time::Duration;
 
 use protobuf::Message as _;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::eraftpb::Entry;
 use crate::ids::{ClientId, GroupId, NodeId, RequestId};
 use crate::node::{Node, NodeConfig};
 use crate::output::{Output, PersistBatch};
 use crate::reply::Reply;
 use crate::request::Request;
-use crate::storage::{group_end, ColumnFamily, LogKey, MemStore, StateKey, Store};
+use crate::storage::{inspect, MemStore, Store};
 use crate::testkit::network::{Envelope, Faults, Network};
 use crate::time::{Instant, Now};
 use crate::StateRole;
@@ -118,6 +117,8 @@ impl Cluster {
                 message_bytes_max: 1024 * 1024,
                 inflight_messages_max: 256,
                 rng_seed: rng.gen(),
+                #[cfg(feature = "planted-bugs")]
+                planted_bug: None,
             };
             let store = MemStore::new();
             let node = Node::new(config.clone(), Box::new(store.clone()), at(now))
@@ -345,60 +346,20 @@ impl Cluster {
 
     /// Checks the safety invariants over every node's durable state, crashed ones included:
     /// logs agree on every index both have applied, and nodes that applied the same index of a
-    /// data group hold the same keyspace.
+    /// data group hold the same keyspace ([`inspect::check_replicas`]).
     ///
     /// # Panics
     /// On the first violation, naming the nodes, group and index.
     pub fn assert_consistent(&self) {
-        let groups = [GroupId::SYSTEM, GroupId::FIRST_DATA];
-        for group in groups {
-            let logs: Vec<(NodeId, u64, Vec<Entry>)> = self
-                .members
-                .iter()
-                .map(|(&id, member)| {
-                    (
-                        id,
-                        applied_index(&member.store, group),
-                        log_entries(&member.store, group),
-                    )
-                })
-                .collect();
-            for (i, (a, applied_a, log_a)) in logs.iter().enumerate() {
-                for (b, applied_b, log_b) in &logs[i + 1..] {
-                    let common = (*applied_a).min(*applied_b);
-                    for index in 1..=common {
-                        let entry_a = log_a.iter().find(|e| e.index == index);
-                        let entry_b = log_b.iter().find(|e| e.index == index);
-                        assert_eq!(
-                            entry_a.map(|e| (e.term, e.data.to_vec())),
-                            entry_b.map(|e| (e.term, e.data.to_vec())),
-                            "group {group}: nodes {a} and {b} applied different entries at index {index}"
-                        );
-                    }
-                }
-            }
-            if group == GroupId::FIRST_DATA {
-                let max_applied = logs
-                    .iter()
-                    .map(|(_, applied, _)| *applied)
-                    .max()
-                    .unwrap_or(0);
-                type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
-                let caught_up: Vec<(NodeId, Pairs)> = self
-                    .members
-                    .iter()
-                    .filter(|(_, member)| applied_index(&member.store, group) == max_applied)
-                    .map(|(&id, member)| (id, member.store.dump(ColumnFamily::DataKv)))
-                    .collect();
-                for pair in caught_up.windows(2) {
-                    assert!(
-                        pair[0].1 == pair[1].1,
-                        "nodes {} and {} applied up to {max_applied} but hold different data",
-                        pair[0].0,
-                        pair[1].0
-                    );
-                }
-            }
+        let stores: Vec<(NodeId, &dyn Store)> = self
+            .members
+            .iter()
+            .map(|(&id, member)| (id, &member.store as &dyn Store))
+            .collect();
+        if let Err(violation) =
+            inspect::check_replicas(&stores, &[GroupId::SYSTEM, GroupId::FIRST_DATA])
+        {
+            panic!("{violation}");
         }
     }
 
@@ -550,35 +511,6 @@ fn at(instant: Instant) -> Now {
         instant,
         unix_ms: UNIX_MS_AT_START + instant.elapsed_since_epoch().as_millis() as u64,
     }
-}
-
-fn applied_index(store: &MemStore, group: GroupId) -> u64 {
-    store
-        .get(
-            ColumnFamily::raft_state(group),
-            &StateKey::AppliedIndex.encode(group),
-        )
-        .expect("in-memory store")
-        .map_or(0, |bytes| {
-            u64::from_be_bytes(bytes.try_into().expect("8 bytes"))
-        })
-}
-
-fn log_entries(store: &MemStore, group: GroupId) -> Vec<Entry> {
-    let mut entries = Vec::new();
-    let start = LogKey { group, index: 0 }.encode();
-    store
-        .scan(
-            ColumnFamily::raft_log(group),
-            &start,
-            &group_end(group),
-            &mut |_, value| {
-                entries.push(Entry::parse_from_bytes(value).expect("stored entries parse"));
-                ControlFlow::Continue(())
-            },
-        )
-        .expect("in-memory store");
-    entries
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;

@@ -1,0 +1,813 @@
+//! One seeded run of a scenario: start the cluster and the clients, play the fault schedule,
+//! heal, wait for the cluster to converge and serve, then check everything.
+
+use std::collections::hash_map::DefaultHasher;
+use std::fmt::Write as _;
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use madsim::net::NetSim;
+use madsim::rand::{thread_rng, Rng};
+use madsim::runtime::{Handle, Runtime};
+use seshat_chaos::scenario::{self, Check, Fault, Scenario, Target};
+use seshat_chaos::{check, Completion, Operation, Outcome};
+use seshat_core::storage::{inspect, Store};
+use seshat_core::{GroupId, NodeId, PlantedBug, StateRole};
+use tokio::time::Instant;
+
+use crate::client::{run_client, Ending, Recording, Workload};
+use crate::cluster::{client_addr, ClusterOptions, SimCluster};
+
+/// How often the harness looks at the nodes' published state.
+const SAMPLE_EVERY: Duration = Duration::from_millis(20);
+/// How long the cluster may take to elect its first leader.
+const FIRST_LEADER_MAX: Duration = Duration::from_secs(10);
+/// After every fault is healed, how long the cluster may take to serve a write and bring every
+/// node up to date: the liveness bound.
+const CONVERGE_MAX: Duration = Duration::from_secs(30);
+/// A client gives up on a reply after this long (the nodes answer `-NOQUORUM` sooner).
+const REPLY_TIMEOUT: Duration = Duration::from_secs(4);
+/// Lines of one failure's explanation a report shows.
+const FAILURE_LINES_MAX: usize = 60;
+/// A run longer than this in simulated time is a hang.
+const SIMULATED_TIME_MAX: Duration = Duration::from_secs(600);
+
+/// What can vary between runs of one scenario besides the seed.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// A bug planted in every node, to show the checks catch it.
+    pub planted_bug: Option<PlantedBug>,
+    /// Concurrent clients.
+    pub clients: u64,
+    /// Keys the clients share.
+    pub keys: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            planted_bug: None,
+            clients: 4,
+            keys: 5,
+        }
+    }
+}
+
+/// What one run did and found.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// The scenario.
+    pub scenario: &'static str,
+    /// The seed.
+    pub seed: u64,
+    /// Simulated time the run took.
+    pub simulated: Duration,
+    /// Operations the clients invoked.
+    pub operations: usize,
+    /// Operations answered normally.
+    pub answered: usize,
+    /// Operations whose effect the client never learned (timeouts, `-NOQUORUM` to a write).
+    pub indeterminate: usize,
+    /// The faults as played, one line each.
+    pub faults: Vec<String>,
+    /// Every check that failed, with why.
+    pub failures: Vec<String>,
+    /// A hash of everything observable in the run: the same seed gives the same hash.
+    pub trace_hash: u64,
+}
+
+impl Report {
+    /// Whether every check held.
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+
+    /// The command that replays this run exactly.
+    pub fn reproduce(&self, planted_bug: Option<PlantedBug>) -> String {
+        let bug = planted_bug.map_or(String::new(), |bug| format!(" --plant {}", bug_name(bug)));
+        format!(
+            "scripts/sim.sh run --scenario {} --seed {}{bug}",
+            self.scenario, self.seed
+        )
+    }
+}
+
+/// The command-line name of a planted bug.
+pub fn bug_name(bug: PlantedBug) -> &'static str {
+    match bug {
+        PlantedBug::AckBeforeCommit => "ack-before-commit",
+        PlantedBug::ReadWithoutReadIndex => "read-without-read-index",
+    }
+}
+
+/// The planted bug called `name`.
+pub fn bug_by_name(name: &str) -> Option<PlantedBug> {
+    [
+        PlantedBug::AckBeforeCommit,
+        PlantedBug::ReadWithoutReadIndex,
+    ]
+    .into_iter()
+    .find(|&bug| bug_name(bug) == name)
+}
+
+/// Runs `scenario` with `seed` in a fresh simulation. A panic anywhere in the simulation (a
+/// node's assertion, say) becomes a failure of the report.
+pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Report {
+    let mut config = madsim::Config::default();
+    config.net.send_latency = scenario.network.latency.0..scenario.network.latency.1;
+    config.net.packet_loss_rate = scenario.network.loss;
+    let mut runtime = Runtime::with_seed_and_config(seed, config);
+    runtime.set_time_limit(SIMULATED_TIME_MAX);
+    let played = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        runtime.block_on(play(scenario.clone(), seed, options.clone()))
+    }));
+    played.unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "a panic without a message".to_owned());
+        Report {
+            scenario: scenario.name,
+            seed,
+            simulated: Duration::ZERO,
+            operations: 0,
+            answered: 0,
+            indeterminate: 0,
+            faults: Vec::new(),
+            failures: vec![format!("the simulation panicked: {message}")],
+            trace_hash: 0,
+        }
+    })
+}
+
+/// A fault as it was played.
+#[derive(Clone, Debug)]
+struct Played {
+    at: Duration,
+    fault: Fault,
+    /// The nodes it hit.
+    nodes: Vec<NodeId>,
+    /// The data group's leader and term just before.
+    leader_before: Option<NodeId>,
+    term_before: u64,
+}
+
+/// A change in one node's view of the data group.
+#[derive(Clone, Debug, Hash)]
+struct Sample {
+    at: Duration,
+    node: NodeId,
+    up: bool,
+    leader: bool,
+    term: u64,
+}
+
+struct Observer {
+    start: Instant,
+    samples: Vec<Sample>,
+    last: Vec<Option<(bool, bool, u64)>>,
+}
+
+impl Observer {
+    fn sample(&mut self, cluster: &SimCluster) {
+        let at = self.start.elapsed();
+        for id in cluster.ids() {
+            let view = cluster.data_group(id);
+            let now = match &view {
+                Some(group) => (true, group.role == StateRole::Leader, group.term),
+                None => (false, false, 0),
+            };
+            let slot = &mut self.last[(id.0 - 1) as usize];
+            if *slot != Some(now) {
+                *slot = Some(now);
+                self.samples.push(Sample {
+                    at,
+                    node: id,
+                    up: now.0,
+                    leader: now.1,
+                    term: now.2,
+                });
+            }
+        }
+    }
+}
+
+async fn play(scenario: Scenario, seed: u64, options: RunOptions) -> Report {
+    let base_latency = scenario.network.latency;
+    let cluster_options = ClusterOptions {
+        clock_offset_max: scenario.clocks.offset_max,
+        drift_ppm_max: scenario.clocks.drift_ppm_max,
+        planted_bug: options.planted_bug,
+        ..ClusterOptions::default()
+    };
+    let mut cluster = SimCluster::start(&cluster_options);
+    let mut failures = Vec::new();
+    let schedule = if scenario.number == 0 {
+        scenario::nemesis_schedule(scenario.duration, |n| thread_rng().gen_range(0..n))
+    } else {
+        scenario.schedule.clone()
+    };
+
+    // The first election, before any client or fault.
+    let boot = Instant::now();
+    while cluster.leader().is_none() && boot.elapsed() < FIRST_LEADER_MAX {
+        tokio::time::sleep(SAMPLE_EVERY).await;
+    }
+    if cluster.leader().is_none() {
+        failures.push(format!("no leader within {FIRST_LEADER_MAX:?} of boot"));
+    }
+
+    let start = Instant::now();
+    let mut observer = Observer {
+        start,
+        samples: Vec::new(),
+        last: vec![None; cluster.ids().len()],
+    };
+    observer.sample(&cluster);
+    let recording = Arc::new(Mutex::new(Recording::default()));
+    let clients_node = Handle::current()
+        .create_node()
+        .name("clients")
+        .ip(IpAddr::from([10, 0, 1, 1]))
+        .build();
+    let workload = Workload {
+        nodes: cluster.ids().into_iter().map(client_addr).collect(),
+        keys: options.keys,
+        reply_timeout: REPLY_TIMEOUT,
+        start,
+        until: start + scenario.duration,
+    };
+    let clients: Vec<_> = (1..=options.clients)
+        .map(|client| clients_node.spawn(run_client(client, workload.clone(), recording.clone())))
+        .collect();
+
+    // The fault schedule.
+    let mut played: Vec<Played> = Vec::new();
+    let mut paused: Vec<(Duration, NodeId)> = Vec::new();
+    let mut steps = schedule.iter().peekable();
+    while start.elapsed() < scenario.duration {
+        paused.retain(|&(until, id)| {
+            let due = until <= start.elapsed();
+            if due {
+                cluster.resume(id);
+            }
+            !due
+        });
+        while let Some(step) = steps.next_if(|step| step.at <= start.elapsed()) {
+            let hit = apply(
+                &mut cluster,
+                &step.fault,
+                &played,
+                base_latency,
+                &mut observer,
+            )
+            .await;
+            if let Fault::Pause(_, pause) = step.fault {
+                paused.extend(hit.0.iter().map(|&id| (start.elapsed() + pause, id)));
+            }
+            played.push(Played {
+                at: start.elapsed(),
+                fault: step.fault.clone(),
+                nodes: hit.0,
+                leader_before: hit.1,
+                term_before: hit.2,
+            });
+        }
+        observer.sample(&cluster);
+        tokio::time::sleep(SAMPLE_EVERY).await;
+    }
+
+    // Heal: every link, the latency, every node.
+    let healed_at = start.elapsed();
+    cluster.heal();
+    set_latency(base_latency, Duration::ZERO);
+    for (_, id) in paused {
+        cluster.resume(id);
+    }
+    for id in cluster.ids() {
+        cluster.restart(id);
+    }
+    for client in clients {
+        client.await.expect("a client task");
+    }
+    let converged = converge(&cluster, &clients_node, &mut observer).await;
+    if let Err(why) = &converged {
+        failures.push(format!(
+            "liveness: {why} within {CONVERGE_MAX:?} of healing at {healed_at:?}"
+        ));
+    }
+    let simulated = start.elapsed();
+
+    let recording = std::mem::take(&mut *recording.lock().expect("recording lock"));
+    let disks = cluster.disks();
+    let stores: Vec<(NodeId, &dyn Store)> = disks
+        .iter()
+        .map(|(id, disk)| (*id, disk as &dyn Store))
+        .collect();
+    failures.extend(check_run(
+        &scenario,
+        &recording,
+        &stores,
+        &played,
+        &observer.samples,
+        converged.is_ok(),
+    ));
+
+    if std::env::var_os("SESHAT_SIM_OPS").is_some() {
+        for op in &recording.ops {
+            eprintln!("{op:?}");
+        }
+    }
+    let operations = recording.ops.len();
+    let answered = recording
+        .ops
+        .iter()
+        .filter(|op| op.ending == Ending::Answered)
+        .count();
+    let indeterminate = recording
+        .history
+        .records()
+        .filter(|record| record.is_indeterminate())
+        .count();
+    let faults = played
+        .iter()
+        .map(|p| {
+            format!(
+                "{:>9.3}s {:?} -> nodes {:?}",
+                p.at.as_secs_f64(),
+                p.fault,
+                p.nodes
+            )
+        })
+        .collect();
+    let trace_hash = trace_hash(&recording, &played, &observer.samples, &stores);
+    Report {
+        scenario: scenario.name,
+        seed,
+        simulated,
+        operations,
+        answered,
+        indeterminate,
+        faults,
+        failures,
+        trace_hash,
+    }
+}
+
+/// Plays one fault. Returns the nodes it hit and the leader and term before it.
+async fn apply(
+    cluster: &mut SimCluster,
+    fault: &Fault,
+    played: &[Played],
+    base_latency: (Duration, Duration),
+    observer: &mut Observer,
+) -> (Vec<NodeId>, Option<NodeId>, u64) {
+    if matches!(
+        fault,
+        Fault::Crash(Target::Leader)
+            | Fault::Isolate(Target::Leader)
+            | Fault::CutInbound(Target::Leader)
+            | Fault::Pause(Target::Leader, _)
+    ) {
+        // A leader-targeted fault waits (briefly) for there to be one.
+        let waited = Instant::now();
+        while cluster.leader().is_none() && waited.elapsed() < Duration::from_secs(3) {
+            observer.sample(cluster);
+            tokio::time::sleep(SAMPLE_EVERY).await;
+        }
+    }
+    let leader = cluster.leader();
+    let term = leader
+        .and_then(|id| cluster.data_group(id))
+        .map_or(0, |group| group.term);
+    let resolve = |target: Target| -> NodeId {
+        match target {
+            Target::Leader => leader.unwrap_or(NodeId(1)),
+            Target::Follower => cluster
+                .ids()
+                .into_iter()
+                .find(|&id| Some(id) != leader && cluster.is_up(id))
+                .unwrap_or(NodeId(1)),
+            Target::SameAs(step) => played[step].nodes[0],
+            Target::Node(id) => NodeId(id),
+        }
+    };
+    let nodes = match *fault {
+        Fault::Crash(target) => {
+            let id = resolve(target);
+            cluster.crash(id);
+            vec![id]
+        }
+        Fault::Restart(target) => {
+            let id = resolve(target);
+            cluster.restart(id);
+            vec![id]
+        }
+        Fault::CrashAll => {
+            let up: Vec<NodeId> = cluster
+                .ids()
+                .into_iter()
+                .filter(|&id| cluster.is_up(id))
+                .collect();
+            for &id in &up {
+                cluster.crash(id);
+            }
+            up
+        }
+        Fault::RestartAll => {
+            let down: Vec<NodeId> = cluster
+                .ids()
+                .into_iter()
+                .filter(|&id| !cluster.is_up(id))
+                .collect();
+            for &id in &down {
+                cluster.restart(id);
+            }
+            down
+        }
+        Fault::Isolate(target) => {
+            let id = resolve(target);
+            cluster.isolate(id);
+            vec![id]
+        }
+        Fault::CutInbound(target) => {
+            let id = resolve(target);
+            cluster.cut_inbound(id);
+            vec![id]
+        }
+        Fault::Pause(target, _) => {
+            let id = resolve(target);
+            cluster.pause(id);
+            vec![id]
+        }
+        Fault::Heal => {
+            cluster.heal();
+            Vec::new()
+        }
+        Fault::Latency(extra) => {
+            set_latency(base_latency, extra);
+            Vec::new()
+        }
+    };
+    (nodes, leader, term)
+}
+
+fn set_latency(base: (Duration, Duration), extra: Duration) {
+    NetSim::current().update_config(|config| {
+        config.send_latency = base.0 + extra..base.1 + extra;
+    });
+}
+
+/// After healing: a write must succeed and every node must apply everything committed.
+async fn converge(
+    cluster: &SimCluster,
+    clients_node: &madsim::runtime::NodeHandle,
+    observer: &mut Observer,
+) -> Result<(), String> {
+    let deadline = Instant::now() + CONVERGE_MAX;
+    let probe = clients_node.spawn(probe_write(
+        cluster.ids().into_iter().map(client_addr).collect(),
+        deadline,
+    ));
+    let wrote = probe.await.expect("the probe task");
+    if !wrote {
+        return Err("no write succeeded".to_owned());
+    }
+    loop {
+        observer.sample(cluster);
+        let groups: Vec<_> = cluster
+            .ids()
+            .into_iter()
+            .map(|id| cluster.data_group(id))
+            .collect();
+        let commit = groups
+            .iter()
+            .flatten()
+            .map(|g| g.commit_index)
+            .max()
+            .unwrap_or(0);
+        if groups
+            .iter()
+            .all(|g| g.as_ref().is_some_and(|g| g.applied_index >= commit))
+        {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            let applied: Vec<String> = groups
+                .iter()
+                .map(|g| {
+                    g.as_ref()
+                        .map_or("down".to_owned(), |g| g.applied_index.to_string())
+                })
+                .collect();
+            return Err(format!(
+                "nodes did not catch up to commit {commit} (applied: {applied:?})"
+            ));
+        }
+        tokio::time::sleep(SAMPLE_EVERY).await;
+    }
+}
+
+/// Sets a probe key until some node acknowledges it or `deadline` passes.
+async fn probe_write(nodes: Vec<String>, deadline: Instant) -> bool {
+    let mut attempt = 0u64;
+    while Instant::now() < deadline {
+        attempt += 1;
+        let value = format!("probe-{attempt}");
+        if crate::client::set_once(&nodes, b"probe", value.as_bytes(), REPLY_TIMEOUT).await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// Every check of the run: the ones every run gets, then the scenario's own.
+fn check_run(
+    scenario: &Scenario,
+    recording: &Recording,
+    stores: &[(NodeId, &dyn Store)],
+    played: &[Played],
+    samples: &[Sample],
+    converged: bool,
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    if let Err(violation) = inspect::check_replicas(stores, &[GroupId::SYSTEM, GroupId::FIRST_DATA])
+    {
+        failures.push(format!("replicas: {violation}"));
+    }
+    match check(&recording.history) {
+        Outcome::Linearizable => {}
+        Outcome::NotLinearizable { key, explanation } => failures.push(format!(
+            "not linearizable on key {:?}: {explanation}",
+            String::from_utf8_lossy(&key)
+        )),
+        outcome @ Outcome::Unknown { .. } => {
+            failures.push(format!("linearizability undecided: {outcome:?}"))
+        }
+    }
+    let logs = applied_sets(stores);
+    for record in recording.history.records() {
+        if let (Operation::Set { value, .. }, Completion::Returned { .. }) =
+            (&record.operation, &record.completion)
+        {
+            for (id, values) in &logs {
+                if converged && !values.contains(value) {
+                    failures.push(format!(
+                        "acknowledged SET of {:?} ({}) is not in node {id}'s applied log",
+                        String::from_utf8_lossy(value),
+                        record.id
+                    ));
+                }
+            }
+        }
+    }
+    let at = |step: usize| played.get(step).map(|p| p.at);
+    for check in &scenario.checks {
+        if let Some(failure) = scenario_check(
+            check, recording, stores, played, samples, &logs, &at, converged,
+        ) {
+            failures.push(format!("{check:?}: {failure}"));
+        }
+    }
+    failures
+}
+
+/// The values every node's applied log sets.
+fn applied_sets(
+    stores: &[(NodeId, &dyn Store)],
+) -> Vec<(NodeId, std::collections::BTreeSet<bytes::Bytes>)> {
+    stores
+        .iter()
+        .map(|&(id, store)| {
+            let applied = inspect::applied_index(store, GroupId::FIRST_DATA).unwrap_or(0);
+            let values = inspect::log_entries(store, GroupId::FIRST_DATA)
+                .unwrap_or_default()
+                .iter()
+                .filter(|entry| entry.index <= applied)
+                .flat_map(inspect::values_set)
+                .map(|(_, value)| value)
+                .collect();
+            (id, values)
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn scenario_check(
+    check: &Check,
+    recording: &Recording,
+    stores: &[(NodeId, &dyn Store)],
+    played: &[Played],
+    samples: &[Sample],
+    logs: &[(NodeId, std::collections::BTreeSet<bytes::Bytes>)],
+    at: &dyn Fn(usize) -> Option<Duration>,
+    converged: bool,
+) -> Option<String> {
+    let writes_answered = || {
+        recording
+            .ops
+            .iter()
+            .filter(|op| op.is_write && op.ending == Ending::Answered)
+    };
+    match *check {
+        Check::NewLeaderWithin { step, within } => {
+            let fault = played.get(step)?;
+            let old = fault.nodes.first().copied();
+            let elected = samples.iter().find(|s| {
+                s.at >= fault.at && s.leader && Some(s.node) != old && s.term > fault.term_before
+            });
+            match elected {
+                Some(s) if s.at - fault.at <= within => None,
+                Some(s) => Some(format!(
+                    "node {} led only after {:?}",
+                    s.node,
+                    s.at - fault.at
+                )),
+                None => Some("no new leader at all".to_owned()),
+            }
+        }
+        Check::WritesResumeWithin { step, within } => {
+            let from = at(step)?;
+            let ok = writes_answered().any(|op| op.invoked >= from && op.ended <= from + within);
+            (!ok).then(|| {
+                format!("no write invoked after {from:?} was acknowledged within {within:?}")
+            })
+        }
+        Check::MinorityRefusesWrites { from, to } => {
+            let (start, end) = (at(from)?, at(to)?);
+            let minority = client_addr(*played[from].nodes.first()?);
+            if let Some(op) = writes_answered()
+                .find(|op| op.node == minority && op.invoked >= start && op.ended < end)
+            {
+                return Some(format!("the minority node acknowledged {}", op.id));
+            }
+            let refused = recording.ops.iter().any(|op| {
+                op.node == minority
+                    && op.is_write
+                    && op.ending == Ending::NoQuorum
+                    && op.invoked >= start
+                    && op.invoked < end
+            });
+            (!refused).then(|| "the minority node never answered a write with NOQUORUM".to_owned())
+        }
+        Check::OldLeaderStepsDown { step, within } => {
+            let fault = played.get(step)?;
+            let old = *fault.nodes.first()?;
+            if fault.leader_before != Some(old) {
+                return Some(format!("node {old} was not the leader when cut off"));
+            }
+            let stepped_down = samples
+                .iter()
+                .find(|s| s.node == old && s.at >= fault.at && (!s.leader || !s.up));
+            match stepped_down {
+                Some(s) if s.at - fault.at <= within => None,
+                Some(s) => Some(format!("stepped down only after {:?}", s.at - fault.at)),
+                None => Some("never stepped down".to_owned()),
+            }
+        }
+        Check::NoWriteAcknowledged { from, to } => {
+            let (start, end) = (at(from)?, at(to)?);
+            writes_answered()
+                .find(|op| op.invoked >= start && op.invoked < end)
+                .map(|op| format!("{} was acknowledged with no majority up", op.id))
+        }
+        Check::IndeterminateWritesAllOrNothing => {
+            if !converged {
+                return Some("the cluster never converged".to_owned());
+            }
+            for record in recording.history.records().filter(|r| r.is_indeterminate()) {
+                let Operation::Set { value, .. } = &record.operation else {
+                    continue;
+                };
+                let holding = logs
+                    .iter()
+                    .filter(|(_, values)| values.contains(value))
+                    .count();
+                if holding != 0 && holding != logs.len() {
+                    return Some(format!(
+                        "{} is in {holding} of {} logs",
+                        record.id,
+                        logs.len()
+                    ));
+                }
+            }
+            None
+        }
+        Check::AvailableUnder {
+            step,
+            ok_min_percent,
+            p99_max,
+        } => {
+            let from = at(step)?;
+            let ops: Vec<_> = recording
+                .ops
+                .iter()
+                .filter(|op| op.invoked >= from)
+                .collect();
+            let mut latencies: Vec<Duration> = ops
+                .iter()
+                .filter(|op| op.ending == Ending::Answered)
+                .map(|op| op.ended - op.invoked)
+                .collect();
+            if ops.is_empty() || latencies.len() * 100 < ops.len() * ok_min_percent as usize {
+                return Some(format!(
+                    "{} of {} operations succeeded",
+                    latencies.len(),
+                    ops.len()
+                ));
+            }
+            latencies.sort_unstable();
+            let p99 = latencies[(latencies.len() * 99 / 100).min(latencies.len() - 1)];
+            (p99 > p99_max).then(|| format!("p99 latency {p99:?}"))
+        }
+        Check::NoElectionsAfterFirst => {
+            let first_term = samples.iter().filter(|s| s.leader).map(|s| s.term).min()?;
+            samples
+                .iter()
+                .find(|s| s.term > first_term)
+                .map(|s| format!("node {} reached term {} at {:?}", s.node, s.term, s.at))
+        }
+        Check::SnapshotsTaken => stores.iter().find_map(|&(id, store)| {
+            let key = seshat_core::storage::StateKey::SnapshotMetadata.encode(GroupId::FIRST_DATA);
+            let cf = seshat_core::storage::ColumnFamily::raft_state(GroupId::FIRST_DATA);
+            match store.get(cf, &key) {
+                Ok(Some(_)) => None,
+                _ => Some(format!("node {id} took no snapshot")),
+            }
+        }),
+        Check::LogEntriesAtMost(limit) => stores.iter().find_map(|&(id, store)| {
+            let entries = inspect::log_entries(store, GroupId::FIRST_DATA).ok()?.len() as u64;
+            (entries > limit).then(|| format!("node {id} holds {entries} log entries"))
+        }),
+    }
+}
+
+fn trace_hash(
+    recording: &Recording,
+    played: &[Played],
+    samples: &[Sample],
+    stores: &[(NodeId, &dyn Store)],
+) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    for p in played {
+        (p.at, format!("{:?}", p.fault), &p.nodes).hash(&mut hasher);
+    }
+    samples.hash(&mut hasher);
+    for op in &recording.ops {
+        (
+            op.id.0,
+            &op.node,
+            op.invoked,
+            op.ended,
+            format!("{:?}", op.ending),
+        )
+            .hash(&mut hasher);
+    }
+    for record in recording.history.records() {
+        format!("{:?}", record.completion).hash(&mut hasher);
+    }
+    for &(id, store) in stores {
+        id.0.hash(&mut hasher);
+        inspect::data_pairs(store, GroupId::FIRST_DATA)
+            .unwrap_or_default()
+            .hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// A run's report as text: the header line, the faults, and the failures if any.
+pub fn describe(report: &Report) -> String {
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "scenario={} seed={} simulated={:.1}s ops={} answered={} indeterminate={} trace={:016x} {}",
+        report.scenario,
+        report.seed,
+        report.simulated.as_secs_f64(),
+        report.operations,
+        report.answered,
+        report.indeterminate,
+        report.trace_hash,
+        if report.passed() { "PASS" } else { "FAIL" },
+    );
+    for fault in &report.faults {
+        let _ = writeln!(text, "  fault {fault}");
+    }
+    for failure in &report.failures {
+        // A linearizability explanation lists the key's whole history: keep the start.
+        let mut lines = failure.lines();
+        let _ = writeln!(text, "  FAILED {}", lines.next().unwrap_or_default());
+        for line in lines.by_ref().take(FAILURE_LINES_MAX) {
+            let _ = writeln!(text, "    {line}");
+        }
+        if lines.next().is_some() {
+            let _ = writeln!(text, "    ... (replay the seed for the rest)");
+        }
+    }
+    text
+}
