@@ -81,6 +81,8 @@ pub enum Fault {
     Heal,
     /// Every network hop takes this long (on top of the base latency).
     Latency(Duration),
+    /// This percentage of packets is lost (streams retransmit them, later).
+    PacketLoss(u32),
 }
 
 /// A network profile for the whole run.
@@ -386,7 +388,7 @@ pub fn nemesis_schedule(duration: Duration, mut draw: impl FnMut(u64) -> u64) ->
     let end = duration.saturating_sub(Duration::from_secs(2));
     let mut down: Vec<usize> = Vec::new();
     while at < end {
-        let fault = match draw(9) {
+        let fault = match draw(10) {
             0 if down.is_empty() => Fault::Crash(Target::Leader),
             1 if down.is_empty() => Fault::Crash(Target::Node(1 + draw(3))),
             2 => Fault::Isolate(Target::Node(1 + draw(3))),
@@ -397,6 +399,7 @@ pub fn nemesis_schedule(duration: Duration, mut draw: impl FnMut(u64) -> u64) ->
             7 if draw(2) == 0 => {
                 Fault::Pause(Target::Leader, Duration::from_millis(500 + draw(2500)))
             }
+            8 if draw(2) == 0 => Fault::PacketLoss(draw(20) as u32),
             _ if !down.is_empty() => Fault::RestartAll,
             _ => Fault::Heal,
         };

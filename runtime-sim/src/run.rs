@@ -285,6 +285,7 @@ async fn play(scenario: Scenario, seed: u64, options: RunOptions) -> Report {
     let healed_at = start.elapsed();
     cluster.heal();
     set_latency(base_latency, Duration::ZERO);
+    set_loss(scenario.network.loss);
     for (_, id) in paused {
         cluster.resume(id);
     }
@@ -452,8 +453,16 @@ async fn apply(
             set_latency(base_latency, extra);
             Vec::new()
         }
+        Fault::PacketLoss(percent) => {
+            set_loss(f64::from(percent) / 100.0);
+            Vec::new()
+        }
     };
     (nodes, leader, term)
+}
+
+fn set_loss(rate: f64) {
+    NetSim::current().update_config(|config| config.packet_loss_rate = rate);
 }
 
 fn set_latency(base: (Duration, Duration), extra: Duration) {
