@@ -11,7 +11,12 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/env.sh
 source scripts/env.sh
 
-step() { printf '\n== %s\n' "$*"; }
+# Each step prints how long the one before it took.
+last=$SECONDS
+step() {
+  printf '\n== %s (previous step: %ss)\n' "$*" "$((SECONDS - last))"
+  last=$SECONDS
+}
 
 step "format"
 cargo fmt --all -- --check
@@ -30,3 +35,5 @@ step "simulations"
 # Every chaos scenario over the fixed seeds plus fresh random ones (SESHAT_SIM_SEEDS,
 # SESHAT_SIM_FRESH); a failure prints the line that replays it.
 scripts/sim.sh test
+
+step "done"

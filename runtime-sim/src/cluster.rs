@@ -257,7 +257,6 @@ async fn run_node(
     let (status, receiver) = watch::channel(NodeStatus::default());
     *status_slot.lock().expect("status lock") = Some(receiver);
     let hostname = node_ip(NodeId(config.node.id)).to_string();
-    #[allow(unused_mut)]
     let mut node_config = NodeConfig::from_config(&config, &hostname, thread_rng().gen());
     node_config.planted_bug = options.planted_bug;
     let store = Box::new(disk.clone());

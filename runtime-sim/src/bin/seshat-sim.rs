@@ -5,7 +5,8 @@
 //! seshat-sim sweep [--scenario NAME] [--seeds 1000] [--first 0]
 //! seshat-sim list
 //! ```
-//! Build it with `--cfg madsim`; `scripts/sim.sh` does.
+//! Build it with `--cfg madsim`; `scripts/sim.sh` does. `RUST_LOG=debug` shows the nodes' logs;
+//! `SESHAT_SIM_OPS=1` prints every client operation of a run.
 
 #[cfg(not(madsim))]
 fn main() {
