@@ -19,6 +19,7 @@
 //!         ClientRequest(c, id, req)  => node.handle_request(now, c, id, req),
 //!         Durable(group, ready)      => node.handle_persisted(now, group, ready),
 //!         PeerUnreachable(peer)      => node.handle_unreachable(now, peer),
+//!         SnapshotStream(..)         => node.handle_snapshot_{begin,chunk,end}(now, ..),
 //!         Timer                      => node.handle_timeout(now),
 //!     }
 //!     while let Some(output) = node.poll_output() {
@@ -27,6 +28,7 @@
 //!             Output::Persist(batch) => write atomically, make durable, then report
 //!                                       handle_persisted (in order, per group),
 //!             Output::Reply { client, id, reply } => answer the client,
+//!             Output::SendSnapshot { .. } => stream it, then report handle_snapshot_sent,
 //!         }
 //!     }
 //! }
@@ -55,13 +57,14 @@ mod reply;
 mod request;
 pub mod resp;
 pub mod session;
+pub mod snapshot;
 pub mod storage;
 mod system;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 mod time;
 
-pub use consensus::GroupStatus;
+pub use consensus::{GroupStatus, SnapshotStats};
 pub use error::{Error, Result};
 pub use ids::{ClientId, GroupId, NodeId, RequestId};
 pub use node::{Node, NodeConfig, REDIS_VERSION};

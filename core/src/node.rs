@@ -16,7 +16,8 @@ use crate::kv::{Keyspace, Member, Proposal};
 use crate::output::Output;
 use crate::reply::Reply;
 use crate::request::Request;
-use crate::storage::{ColumnFamily, StateKey, Store, WriteBatch};
+use crate::snapshot::SnapshotId;
+use crate::storage::{ColumnFamily, DataRange, StateKey, Store, WriteBatch};
 use crate::system::Directory;
 use crate::time::{Instant, Now};
 
@@ -58,6 +59,12 @@ pub struct NodeConfig {
     pub message_bytes_max: u64,
     /// Appends in flight to one follower at most.
     pub inflight_messages_max: usize,
+    /// Each group compacts its log once this many entries applied since the last compaction.
+    pub snapshot_interval_entries: u64,
+    /// ... or once its entries in memory take this many bytes.
+    pub snapshot_interval_bytes: u64,
+    /// Bytes one group's in-memory log may take: uncommitted entries beyond it are refused.
+    pub raft_log_memory_bytes_max: u64,
     /// Seeds every random choice the node makes. The tokio runtime draws it from the OS and
     /// logs it; the simulator passes its seed.
     pub rng_seed: u64,
@@ -119,11 +126,32 @@ impl NodeConfig {
             requests_pending_max: config.limits.max_concurrent_client_connections as usize * 4,
             message_bytes_max: 1024 * 1024,
             inflight_messages_max: 256,
+            snapshot_interval_entries: config.raft.snapshot_interval_entries,
+            snapshot_interval_bytes: config.raft.snapshot_interval_bytes,
+            raft_log_memory_bytes_max: config.limits.max_memory_per_raft_log_mb * 1024 * 1024,
             rng_seed,
             #[cfg(feature = "planted-bugs")]
             planted_bug: None,
         }
     }
+}
+
+/// Where `group`'s state-machine data lives, as the store records it.
+fn load_data_range(group: GroupId, store: &dyn Store) -> crate::Result<DataRange> {
+    let key = StateKey::DataGeneration.encode(group);
+    let generation = match store.get(ColumnFamily::raft_state(group), &key)? {
+        Some(bytes) => u32::from_be_bytes(
+            bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| crate::Error::Corrupt(format!("group {group} data generation")))?,
+        ),
+        None => 0,
+    };
+    Ok(DataRange {
+        generation,
+        ..DataRange::first(group)
+    })
 }
 
 /// Where an outstanding request is, for its timeout message.
@@ -225,10 +253,16 @@ impl Node {
                 }
                 None => 0,
             };
+            let data = load_data_range(group, &*store)?;
+            // A transfer a crash interrupted left pairs in the staging generation.
+            let mut batch = WriteBatch::new();
+            let staging = data.next();
+            batch.delete_range(staging.cf(), staging.prefix().to_vec(), staging.end());
+            store.write(batch)?;
             let machine = if group.is_system() {
-                Machine::System(Directory::load(&*store)?)
+                Machine::System(Directory::load(data, &*store)?)
             } else {
-                Machine::Data(Keyspace::load(group, &*store)?)
+                Machine::Data(Keyspace::load(data, &*store)?)
             };
             let group_config = GroupConfig {
                 node: config.id,
@@ -239,12 +273,15 @@ impl Node {
                 rng_seed: rand::RngCore::next_u64(&mut seeds),
                 message_bytes_max: config.message_bytes_max,
                 inflight_messages_max: config.inflight_messages_max,
+                snapshot_interval_entries: config.snapshot_interval_entries,
+                snapshot_interval_bytes: config.snapshot_interval_bytes,
+                uncommitted_bytes_max: config.raft_log_memory_bytes_max,
                 #[cfg(feature = "planted-bugs")]
                 planted_bug: config.planted_bug,
             };
             groups.insert(
                 group,
-                Group::new(&group_config, log, machine, applied_index)?,
+                Group::new(&group_config, log, machine, data, applied_index)?,
             );
         }
         Ok(Node {
@@ -269,17 +306,71 @@ impl Node {
     }
 
     /// Feeds a Raft message a peer sent for `group`. Messages for unknown groups, or that
-    /// raft-rs rejects, are dropped and counted.
+    /// raft-rs rejects, are dropped and counted. So is a `MsgSnapshot`: snapshots arrive
+    /// through [`Node::handle_snapshot_begin`], with their data.
     pub fn handle_message(&mut self, now: Now, group: GroupId, message: Message) {
         self.advance_clock(now);
         let Some(target) = self.groups.get_mut(&group) else {
             self.messages_dropped += 1;
             return;
         };
-        if target.step(message).is_err() {
+        if message.get_msg_type() == raft::eraftpb::MessageType::MsgSnapshot
+            || target.step(message).is_err()
+        {
             self.messages_dropped += 1;
         }
         self.drive_group(group);
+        self.after_input();
+    }
+
+    /// A leader started streaming the snapshot `message` (a `MsgSnapshot`) of `group`; its
+    /// chunks follow through [`Node::handle_snapshot_chunk`], each with the id
+    /// [`SnapshotId::of`] gives for this message, then [`Node::handle_snapshot_end`]. A newer
+    /// transfer replaces one in progress.
+    pub fn handle_snapshot_begin(&mut self, now: Now, group: GroupId, message: Message) {
+        self.advance_clock(now);
+        let Some(target) = self.groups.get_mut(&group) else {
+            self.messages_dropped += 1;
+            return;
+        };
+        if message.get_msg_type() != raft::eraftpb::MessageType::MsgSnapshot
+            || !target.snapshot_begin(message, &mut *self.store)
+        {
+            self.messages_dropped += 1;
+        }
+    }
+
+    /// One chunk (`SnapshotChunk::data`) of the transfer `id`; stored as it arrives, never
+    /// held. Chunks of a transfer that is not in progress are ignored.
+    pub fn handle_snapshot_chunk(&mut self, now: Now, id: SnapshotId, data: &[u8]) {
+        self.advance_clock(now);
+        if let Some(target) = self.groups.get_mut(&id.group) {
+            target.snapshot_chunk(id, data, &mut *self.store);
+        }
+    }
+
+    /// The transfer `id` sent its last chunk. If it arrived whole, raft-rs gets the snapshot
+    /// and the group installs it (its `Persist` follows); otherwise it is dropped, and the
+    /// leader sends again.
+    pub fn handle_snapshot_end(&mut self, now: Now, id: SnapshotId) {
+        self.advance_clock(now);
+        let Some(target) = self.groups.get_mut(&id.group) else {
+            return;
+        };
+        target.snapshot_end(id, &mut *self.store);
+        self.drive_group(id.group);
+        self.after_input();
+    }
+
+    /// Reports how the transfer of an [`Output::SendSnapshot`] to `to` ended: `delivered` once
+    /// the follower received every chunk, false if the stream failed (raft-rs then sends
+    /// again).
+    pub fn handle_snapshot_sent(&mut self, now: Now, group: GroupId, to: NodeId, delivered: bool) {
+        self.advance_clock(now);
+        if let Some(target) = self.groups.get_mut(&group) {
+            target.snapshot_sent(to, delivered);
+        }
+        self.drive_all();
         self.after_input();
     }
 
@@ -677,7 +768,8 @@ impl Node {
                 let _ = write!(
                     info,
                     "group{}:role={:?},term={},leader={},commit_index={},applied_index={},\
-                     last_index={},voters={:?}\r\n",
+                     last_index={},snapshot_index={},log_entries={},log_bytes={},\
+                     compactions={},snapshots_sent={},snapshots_installed={},voters={:?}\r\n",
                     status.group,
                     status.role,
                     status.term,
@@ -685,6 +777,12 @@ impl Node {
                     status.commit_index,
                     status.applied_index,
                     status.last_index,
+                    status.snapshot_index,
+                    status.log_entries_in_memory,
+                    status.log_bytes_in_memory,
+                    status.snapshots.compactions,
+                    status.snapshots.sent,
+                    status.snapshots.installed,
                     status.voters,
                 );
             }

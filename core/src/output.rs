@@ -4,6 +4,7 @@ use raft::eraftpb;
 
 use crate::ids::{ClientId, GroupId, NodeId, RequestId};
 use crate::reply::Reply;
+use crate::snapshot::SnapshotSource;
 use crate::storage::WriteBatch;
 
 /// One thing for the runtime to carry out. Drain them with
@@ -21,6 +22,19 @@ pub enum Output {
         group: GroupId,
         /// The raft-rs message.
         message: eraftpb::Message,
+    },
+    /// Stream a snapshot to node `to`: first `message` (a `MsgSnapshot`, metadata only), then
+    /// the chunks of `source`, read one at a time ([`SnapshotSource::chunks`]). Report the
+    /// outcome with [`Node::handle_snapshot_sent`](crate::Node::handle_snapshot_sent).
+    SendSnapshot {
+        /// The destination node.
+        to: NodeId,
+        /// The group the snapshot belongs to.
+        group: GroupId,
+        /// The raft-rs message announcing it.
+        message: eraftpb::Message,
+        /// The data, a point-in-time view at the snapshot's index.
+        source: SnapshotSource,
     },
     /// Write a batch durably, then report it with
     /// [`Node::handle_persisted`](crate::Node::handle_persisted).

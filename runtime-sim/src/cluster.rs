@@ -41,6 +41,8 @@ pub struct ClusterOptions {
     pub planted_bug: Option<PlantedBug>,
     /// The request timeout the nodes answer `-NOQUORUM` at.
     pub request_timeout: Duration,
+    /// Entries between log compactions.
+    pub snapshot_interval_entries: u64,
 }
 
 impl Default for ClusterOptions {
@@ -52,6 +54,7 @@ impl Default for ClusterOptions {
             fsync_latency: Duration::from_micros(200)..Duration::from_millis(3),
             planted_bug: None,
             request_timeout: Duration::from_secs(2),
+            snapshot_interval_entries: 10_000,
         }
     }
 }
@@ -88,7 +91,7 @@ impl SimCluster {
         let ids: Vec<NodeId> = (1..=options.nodes).map(NodeId).collect();
         let mut servers = Vec::new();
         for &id in &ids {
-            let config = node_config_file(id, &ids, options.request_timeout);
+            let config = node_config_file(id, &ids, options);
             let disk = SimDisk::new();
             let status = Arc::new(Mutex::new(None));
             let skew = random_skew(options);
@@ -277,7 +280,7 @@ async fn run_node(
 }
 
 /// The configuration file a node of the simulated cluster would have.
-fn node_config_file(id: NodeId, ids: &[NodeId], request_timeout: Duration) -> Config {
+fn node_config_file(id: NodeId, ids: &[NodeId], options: &ClusterOptions) -> Config {
     let members: Vec<String> = ids
         .iter()
         .map(|&peer| {
@@ -307,6 +310,7 @@ initial_members = [{members}]
 heartbeat_interval_ms = 100
 election_timeout_min_ms = 500
 election_timeout_max_ms = 1000
+snapshot_interval_entries = {snapshot_interval_entries}
 
 [limits]
 request_timeout_secs = {timeout}
@@ -315,7 +319,8 @@ raft_rpc_timeout_secs = 1
         id = id.0,
         ip = node_ip(id),
         members = members.join(", "),
-        timeout = request_timeout.as_secs().max(1),
+        timeout = options.request_timeout.as_secs().max(1),
+        snapshot_interval_entries = options.snapshot_interval_entries,
     );
     let config = Config::from_toml(&text).expect("the simulated configuration parses");
     config

@@ -2,6 +2,7 @@
 //! heal, wait for the cluster to converge and serve, then check everything.
 
 use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
@@ -9,6 +10,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use madsim::net::NetSim;
 use madsim::rand::{thread_rng, Rng};
 use madsim::runtime::{Handle, Runtime};
@@ -20,6 +22,7 @@ use tokio::time::Instant;
 
 use crate::client::{run_client, Ending, Recording, Workload};
 use crate::cluster::{client_addr, ClusterOptions, SimCluster};
+use crate::disk::SimDisk;
 
 /// How often the harness looks at the nodes' published state.
 const SAMPLE_EVERY: Duration = Duration::from_millis(20);
@@ -71,6 +74,8 @@ pub struct Report {
     pub answered: usize,
     /// Operations whose effect the client never learned (timeouts, `-NOQUORUM` to a write).
     pub indeterminate: usize,
+    /// Snapshots the nodes installed from a leader, summed over the data group's nodes.
+    pub snapshot_installs: u64,
     /// The faults as played, one line each.
     pub faults: Vec<String>,
     /// Every check that failed, with why.
@@ -137,6 +142,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Report {
             operations: 0,
             answered: 0,
             indeterminate: 0,
+            snapshot_installs: 0,
             faults: Vec::new(),
             failures: vec![format!("the simulation panicked: {message}")],
             trace_hash: 0,
@@ -202,6 +208,9 @@ async fn play(scenario: Scenario, seed: u64, options: RunOptions) -> Report {
         clock_offset_max: scenario.clocks.offset_max,
         drift_ppm_max: scenario.clocks.drift_ppm_max,
         planted_bug: options.planted_bug,
+        snapshot_interval_entries: scenario
+            .snapshot_interval_entries
+            .unwrap_or(ClusterOptions::default().snapshot_interval_entries),
         ..ClusterOptions::default()
     };
     let mut cluster = SimCluster::start(&cluster_options);
@@ -312,6 +321,7 @@ async fn play(scenario: Scenario, seed: u64, options: RunOptions) -> Report {
     failures.extend(check_run(
         &scenario,
         &recording,
+        &disks,
         &stores,
         &played,
         &observer.samples,
@@ -346,6 +356,12 @@ async fn play(scenario: Scenario, seed: u64, options: RunOptions) -> Report {
         })
         .collect();
     let trace_hash = trace_hash(&recording, &played, &observer.samples, &stores);
+    // Each install moves a node's data to the next generation.
+    let snapshot_installs = stores
+        .iter()
+        .filter_map(|&(_, store)| inspect::data_range(store, GroupId::FIRST_DATA).ok())
+        .map(|range| u64::from(range.generation))
+        .sum();
     Report {
         scenario: scenario.name,
         seed,
@@ -353,6 +369,7 @@ async fn play(scenario: Scenario, seed: u64, options: RunOptions) -> Report {
         operations,
         answered,
         indeterminate,
+        snapshot_installs,
         faults,
         failures,
         trace_hash,
@@ -539,13 +556,22 @@ async fn probe_write(nodes: Vec<String>, deadline: Instant) -> bool {
 fn check_run(
     scenario: &Scenario,
     recording: &Recording,
+    disks: &[(NodeId, SimDisk)],
     stores: &[(NodeId, &dyn Store)],
     played: &[Played],
     samples: &[Sample],
     converged: bool,
 ) -> Vec<String> {
     let mut failures = Vec::new();
-    if let Err(violation) = inspect::check_replicas(stores, &[GroupId::SYSTEM, GroupId::FIRST_DATA])
+    let compacted = |id: NodeId, group: GroupId| {
+        disks
+            .iter()
+            .find(|(disk_id, _)| *disk_id == id)
+            .map(|(_, disk)| disk.compacted_entries(group))
+            .unwrap_or_default()
+    };
+    if let Err(violation) =
+        inspect::check_replicas_with(stores, &[GroupId::SYSTEM, GroupId::FIRST_DATA], &compacted)
     {
         failures.push(format!("replicas: {violation}"));
     }
@@ -559,17 +585,26 @@ fn check_run(
             failures.push(format!("linearizability undecided: {outcome:?}"))
         }
     }
-    let logs = applied_sets(stores);
+    let logs = applied_logs(disks);
     for record in recording.history.records() {
         if let (Operation::Set { value, .. }, Completion::Returned { .. }) =
             (&record.operation, &record.completion)
         {
-            for (id, values) in &logs {
-                if converged && !values.contains(value) {
+            let Some(index) = index_of(&logs, value) else {
+                failures.push(format!(
+                    "acknowledged SET of {:?} ({}) is not in any node's applied log",
+                    String::from_utf8_lossy(value),
+                    record.id
+                ));
+                continue;
+            };
+            for log in &logs {
+                if converged && log.holds(value, index) == Some(false) {
                     failures.push(format!(
-                        "acknowledged SET of {:?} ({}) is not in node {id}'s applied log",
+                        "acknowledged SET of {:?} ({}) is not in node {}'s applied log",
                         String::from_utf8_lossy(value),
-                        record.id
+                        record.id,
+                        log.node
                     ));
                 }
             }
@@ -586,24 +621,59 @@ fn check_run(
     failures
 }
 
-/// The values every node's applied log sets.
-fn applied_sets(
-    stores: &[(NodeId, &dyn Store)],
-) -> Vec<(NodeId, std::collections::BTreeSet<bytes::Bytes>)> {
-    stores
+/// What one node applied, as far as its disk shows it: the values its applied entries set,
+/// compacted entries included. Entries it skipped by installing a snapshot are not there.
+struct AppliedLog {
+    node: NodeId,
+    applied: u64,
+    /// Indexes of the entries it holds, up to `applied`.
+    held: BTreeSet<u64>,
+    /// The index of each value set by one of those entries (the workload's values are unique).
+    values: BTreeMap<Bytes, u64>,
+}
+
+impl AppliedLog {
+    /// Whether the node applied the SET of `value` at `index`: `None` when it cannot tell,
+    /// because a snapshot install covered that index.
+    fn holds(&self, value: &Bytes, index: u64) -> Option<bool> {
+        if self.values.contains_key(value) {
+            Some(true)
+        } else if index > self.applied || self.held.contains(&index) {
+            Some(false)
+        } else {
+            None
+        }
+    }
+}
+
+fn applied_logs(disks: &[(NodeId, SimDisk)]) -> Vec<AppliedLog> {
+    let group = GroupId::FIRST_DATA;
+    disks
         .iter()
-        .map(|&(id, store)| {
-            let applied = inspect::applied_index(store, GroupId::FIRST_DATA).unwrap_or(0);
-            let values = inspect::log_entries(store, GroupId::FIRST_DATA)
-                .unwrap_or_default()
-                .iter()
-                .filter(|entry| entry.index <= applied)
-                .flat_map(inspect::values_set)
-                .map(|(_, value)| value)
-                .collect();
-            (id, values)
+        .map(|(id, disk)| {
+            let applied = inspect::applied_index(disk, group).unwrap_or(0);
+            let mut entries = disk.compacted_entries(group);
+            entries.extend(inspect::log_entries(disk, group).unwrap_or_default());
+            let mut log = AppliedLog {
+                node: *id,
+                applied,
+                held: BTreeSet::new(),
+                values: BTreeMap::new(),
+            };
+            for entry in entries.iter().filter(|entry| entry.index <= applied) {
+                log.held.insert(entry.index);
+                for (_, value) in inspect::values_set(entry) {
+                    log.values.insert(value, entry.index);
+                }
+            }
+            log
         })
         .collect()
+}
+
+/// The index of the entry that set `value`, in whichever node's log still has it.
+fn index_of(logs: &[AppliedLog], value: &Bytes) -> Option<u64> {
+    logs.iter().find_map(|log| log.values.get(value).copied())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -613,7 +683,7 @@ fn scenario_check(
     stores: &[(NodeId, &dyn Store)],
     played: &[Played],
     samples: &[Sample],
-    logs: &[(NodeId, std::collections::BTreeSet<bytes::Bytes>)],
+    logs: &[AppliedLog],
     at: &dyn Fn(usize) -> Option<Duration>,
     converged: bool,
 ) -> Option<String> {
@@ -693,15 +763,16 @@ fn scenario_check(
                 let Operation::Set { value, .. } = &record.operation else {
                     continue;
                 };
-                let holding = logs
+                let Some(index) = index_of(logs, value) else {
+                    continue; // In no log: it did not take effect.
+                };
+                if let Some(missing) = logs
                     .iter()
-                    .filter(|(_, values)| values.contains(value))
-                    .count();
-                if holding != 0 && holding != logs.len() {
+                    .find(|log| log.holds(value, index) == Some(false))
+                {
                     return Some(format!(
-                        "{} is in {holding} of {} logs",
-                        record.id,
-                        logs.len()
+                        "{} is in some logs but not in node {}'s",
+                        record.id, missing.node
                     ));
                 }
             }
@@ -749,6 +820,12 @@ fn scenario_check(
                 _ => Some(format!("node {id} took no snapshot")),
             }
         }),
+        Check::SnapshotInstalled { step } => {
+            let node = *played.get(step)?.nodes.first()?;
+            let &(_, store) = stores.iter().find(|(id, _)| *id == node)?;
+            let range = inspect::data_range(store, GroupId::FIRST_DATA).ok()?;
+            (range.generation == 0).then(|| format!("node {node} installed no snapshot"))
+        }
         Check::LogEntriesAtMost(limit) => stores.iter().find_map(|&(id, store)| {
             let entries = inspect::log_entries(store, GroupId::FIRST_DATA).ok()?.len() as u64;
             (entries > limit).then(|| format!("node {id} holds {entries} log entries"))
@@ -794,13 +871,15 @@ pub fn describe(report: &Report) -> String {
     let mut text = String::new();
     let _ = writeln!(
         text,
-        "scenario={} seed={} simulated={:.1}s ops={} answered={} indeterminate={} trace={:016x} {}",
+        "scenario={} seed={} simulated={:.1}s ops={} answered={} indeterminate={} \
+         snapshot_installs={} trace={:016x} {}",
         report.scenario,
         report.seed,
         report.simulated.as_secs_f64(),
         report.operations,
         report.answered,
         report.indeterminate,
+        report.snapshot_installs,
         report.trace_hash,
         if report.passed() { "PASS" } else { "FAIL" },
     );

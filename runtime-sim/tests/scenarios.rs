@@ -106,8 +106,6 @@ fn s09_slow_network() {
 }
 
 #[test]
-#[ignore = "waits for issue 5 (log compaction and snapshots): nothing compacts the log yet, \
-            so its checks (snapshots taken, log bounded) fail today"]
 fn s10_compaction_under_load() {
     passes("compaction-under-load");
 }

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use seshat_core::snapshot::{SnapshotId, SnapshotSource};
 use seshat_core::{
     eraftpb, ClientId, GroupId, Node, NodeId, Now, Output, Reply, Request, RequestId,
 };
@@ -49,6 +50,34 @@ pub enum Event {
         /// The Ready number of the batch.
         ready_number: u64,
     },
+    /// A leader started streaming a snapshot of `group` to this node.
+    SnapshotBegin {
+        /// The group.
+        group: GroupId,
+        /// The `MsgSnapshot` that announces it.
+        message: eraftpb::Message,
+    },
+    /// One chunk of a snapshot transfer. `taken` fires once the node has stored it, so the
+    /// stream reads its next chunk only then: one chunk in memory per transfer.
+    SnapshotChunk {
+        /// The transfer.
+        id: SnapshotId,
+        /// The chunk's pairs.
+        data: Vec<u8>,
+        /// Signalled once the chunk is stored.
+        taken: oneshot::Sender<()>,
+    },
+    /// The transfer sent its last chunk.
+    SnapshotEnd(SnapshotId),
+    /// A snapshot this node streamed to `to` arrived whole (`delivered`) or did not.
+    SnapshotSent {
+        /// The group.
+        group: GroupId,
+        /// The follower.
+        to: NodeId,
+        /// Whether every chunk arrived.
+        delivered: bool,
+    },
 }
 
 /// Where the driver sends Raft messages. Sending never blocks: a full queue drops the
@@ -56,6 +85,16 @@ pub enum Event {
 pub trait PeerSender: Send {
     /// Queues `message` of `group` for `to`.
     fn send(&mut self, to: NodeId, group: GroupId, message: eraftpb::Message);
+
+    /// Streams a snapshot to `to`: `message`, then `source`'s chunks. The outcome comes back
+    /// as [`Event::SnapshotSent`].
+    fn send_snapshot(
+        &mut self,
+        to: NodeId,
+        group: GroupId,
+        message: eraftpb::Message,
+        source: SnapshotSource,
+    );
 }
 
 /// Where the driver sends `Persist` batches; completions come back as
@@ -271,6 +310,19 @@ impl<P: PeerSender, D: Disk> Driver<P, D> {
             } => {
                 self.node.handle_persisted(now, group, ready_number);
             }
+            Event::SnapshotBegin { group, message } => {
+                self.node.handle_snapshot_begin(now, group, message);
+            }
+            Event::SnapshotChunk { id, data, taken } => {
+                self.node.handle_snapshot_chunk(now, id, &data);
+                let _ = taken.send(());
+            }
+            Event::SnapshotEnd(id) => self.node.handle_snapshot_end(now, id),
+            Event::SnapshotSent {
+                group,
+                to,
+                delivered,
+            } => self.node.handle_snapshot_sent(now, group, to, delivered),
         }
     }
 
@@ -285,6 +337,12 @@ impl<P: PeerSender, D: Disk> Driver<P, D> {
         while let Some(output) = self.node.poll_output() {
             match output {
                 Output::Send { to, group, message } => self.peers.send(to, group, message),
+                Output::SendSnapshot {
+                    to,
+                    group,
+                    message,
+                    source,
+                } => self.peers.send_snapshot(to, group, message, source),
                 Output::Persist(batch) => self.disk.submit(batch),
                 Output::Reply { client, id, reply } => {
                     if let Some(waiting) = self.waiting.remove(&(client, id)) {

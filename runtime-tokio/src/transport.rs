@@ -13,12 +13,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use protobuf::Message as _;
+use seshat_core::snapshot::{SnapshotId, SnapshotSource, CHUNK_BYTES_MAX};
 use seshat_core::{eraftpb, GroupId, GroupStatus, NodeId};
 use seshat_proto::v1::internal_client::InternalClient;
 use seshat_proto::v1::internal_server::Internal;
 pub use seshat_proto::v1::internal_server::InternalServer;
-use seshat_proto::v1::{self, RaftAck, RaftBatch, RaftEnvelope, StatusReply, StatusRequest};
-use tokio::sync::{mpsc, watch};
+use seshat_proto::v1::{
+    self, RaftAck, RaftBatch, RaftEnvelope, SnapshotAck, SnapshotFrame, StatusReply, StatusRequest,
+};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 use tonic::transport::Endpoint;
@@ -34,6 +37,8 @@ const BATCH_MESSAGES_MAX: usize = 256;
 pub const GRPC_MESSAGE_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// First and largest pause between reconnection attempts.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(2));
+/// Chunks of a snapshot transfer between two progress lines in the log (64 MiB).
+const SNAPSHOT_PROGRESS_EVERY: u64 = 64;
 
 /// The server side: decodes batches and hands each message to the driver.
 pub struct InternalService {
@@ -90,6 +95,60 @@ impl Internal for InternalService {
         Ok(Response::new(RaftAck {}))
     }
 
+    /// Hands a snapshot stream to the driver frame by frame, reading the next frame only once
+    /// the node has stored the last chunk. A stream that breaks off leaves the transfer
+    /// unfinished; the leader starts a new one and the node clears what this one staged.
+    async fn snapshot(
+        &self,
+        request: Request<Streaming<SnapshotFrame>>,
+    ) -> Result<Response<SnapshotAck>, Status> {
+        let gone = || Status::unavailable("node is shutting down");
+        let mut stream = request.into_inner();
+        let Some(first) = stream.next().await else {
+            return Err(Status::invalid_argument("empty snapshot stream"));
+        };
+        let first = first?;
+        let message = eraftpb::Message::parse_from_bytes(&first.message)
+            .map_err(|_| Status::invalid_argument("undecodable snapshot message"))?;
+        let group = GroupId(first.group);
+        let id = SnapshotId::of(group, &message);
+        self.events
+            .send(Event::SnapshotBegin { group, message })
+            .await
+            .map_err(|_| gone())?;
+        let mut frame = Some(first);
+        loop {
+            let current = match frame.take() {
+                Some(current) => current,
+                None => match stream.next().await {
+                    Some(next) => next?,
+                    None => {
+                        return Err(Status::aborted(
+                            "snapshot stream ended before its last frame",
+                        ))
+                    }
+                },
+            };
+            if !current.chunk.is_empty() {
+                let (taken, stored) = oneshot::channel();
+                let event = Event::SnapshotChunk {
+                    id,
+                    data: current.chunk,
+                    taken,
+                };
+                self.events.send(event).await.map_err(|_| gone())?;
+                stored.await.map_err(|_| gone())?;
+            }
+            if current.last {
+                self.events
+                    .send(Event::SnapshotEnd(id))
+                    .await
+                    .map_err(|_| gone())?;
+                return Ok(Response::new(SnapshotAck {}));
+            }
+        }
+    }
+
     async fn status(
         &self,
         _request: Request<StatusRequest>,
@@ -119,6 +178,9 @@ impl Internal for InternalService {
 /// The client side: a queue and a sending task per peer.
 pub struct Peers {
     queues: BTreeMap<NodeId, mpsc::Sender<(GroupId, eraftpb::Message)>>,
+    addrs: BTreeMap<NodeId, String>,
+    rpc_timeout: Duration,
+    events: mpsc::Sender<Event>,
     dropped: Arc<AtomicU64>,
 }
 
@@ -131,12 +193,14 @@ impl Peers {
         events: mpsc::Sender<Event>,
     ) -> Peers {
         let mut queues = BTreeMap::new();
+        let mut addrs = BTreeMap::new();
         for (id, addr) in peers {
             if id == me {
                 continue;
             }
             let (queue, messages) = mpsc::channel(PEER_QUEUE_MAX);
             queues.insert(id, queue);
+            addrs.insert(id, addr.clone());
             let sender = PeerLink {
                 me,
                 peer: id,
@@ -148,6 +212,9 @@ impl Peers {
         }
         Peers {
             queues,
+            addrs,
+            rpc_timeout,
+            events,
             dropped: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -168,6 +235,130 @@ impl PeerSender for Peers {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
+
+    fn send_snapshot(
+        &mut self,
+        to: NodeId,
+        group: GroupId,
+        message: eraftpb::Message,
+        source: SnapshotSource,
+    ) {
+        let events = self.events.clone();
+        let Some(addr) = self.addrs.get(&to).cloned() else {
+            tracing::warn!(%to, "no address for peer; dropping snapshot");
+            tokio::spawn(async move {
+                let failed = Event::SnapshotSent {
+                    group,
+                    to,
+                    delivered: false,
+                };
+                let _ = events.send(failed).await;
+            });
+            return;
+        };
+        let rpc_timeout = self.rpc_timeout;
+        tokio::spawn(async move {
+            let id = SnapshotId::of(group, &message);
+            let started = tokio::time::Instant::now();
+            let result = stream_snapshot(&addr, group, message, &source, rpc_timeout).await;
+            let delivered = match result {
+                Ok(sent) => {
+                    let seconds = started.elapsed().as_secs_f64().max(1e-6);
+                    tracing::info!(
+                        %id, %to,
+                        pairs = sent.pairs,
+                        bytes = sent.bytes,
+                        seconds,
+                        mib_per_second = sent.bytes as f64 / seconds / (1024.0 * 1024.0),
+                        "snapshot sent"
+                    );
+                    true
+                }
+                Err(error) => {
+                    tracing::warn!(%id, %to, %error, "snapshot transfer failed; raft retries");
+                    false
+                }
+            };
+            let _ = events
+                .send(Event::SnapshotSent {
+                    group,
+                    to,
+                    delivered,
+                })
+                .await;
+        });
+    }
+}
+
+/// What a finished snapshot transfer carried.
+struct SnapshotSent {
+    pairs: u64,
+    bytes: u64,
+}
+
+/// Streams one snapshot to the node at `addr`: `message` in the first frame, then the chunks of
+/// `source`, read one at a time while at most two wait to be sent. Every frame, and the
+/// follower's answer, must make progress within `rpc_timeout`.
+async fn stream_snapshot(
+    addr: &str,
+    group: GroupId,
+    message: eraftpb::Message,
+    source: &SnapshotSource,
+    rpc_timeout: Duration,
+) -> anyhow::Result<SnapshotSent> {
+    use anyhow::Context as _;
+
+    let mut client = connect(addr, rpc_timeout).await?;
+    let (frames, outgoing) = mpsc::channel::<SnapshotFrame>(2);
+    let call = tokio::spawn(async move { client.snapshot(ReceiverStream::new(outgoing)).await });
+    let id = SnapshotId::of(group, &message);
+    let mut first = Some(
+        message
+            .write_to_bytes()
+            .expect("raft-rs messages serialise"),
+    );
+    let mut sent = SnapshotSent { pairs: 0, bytes: 0 };
+    for (number, chunk) in (1u64..).zip(source.chunks(CHUNK_BYTES_MAX)) {
+        let chunk = chunk.context("reading the snapshot")?;
+        sent.pairs += chunk.pairs;
+        sent.bytes += chunk.data.len() as u64;
+        let frame = SnapshotFrame {
+            group: group.0,
+            message: first.take().unwrap_or_default(),
+            chunk: chunk.data,
+            last: chunk.is_last,
+        };
+        tokio::time::timeout(rpc_timeout, frames.send(frame))
+            .await
+            .context("the follower stopped reading")?
+            .map_err(|_| anyhow::anyhow!("the stream closed"))?;
+        if number % SNAPSHOT_PROGRESS_EVERY == 0 {
+            tracing::info!(%id, pairs = sent.pairs, bytes = sent.bytes, "snapshot transfer progress");
+        }
+    }
+    drop(frames);
+    tokio::time::timeout(rpc_timeout, call)
+        .await
+        .context("the follower did not confirm the snapshot")?
+        .context("the sending task failed")?
+        .context("the follower refused the snapshot")?;
+    Ok(sent)
+}
+
+/// Opens a channel to a peer's internal address.
+async fn connect(
+    addr: &str,
+    rpc_timeout: Duration,
+) -> Result<InternalClient<tonic::transport::Channel>, tonic::transport::Error> {
+    let channel = Endpoint::from_shared(format!("http://{addr}"))?
+        .connect_timeout(rpc_timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(1))
+        .keep_alive_timeout(rpc_timeout)
+        .keep_alive_while_idle(true)
+        .connect()
+        .await?;
+    Ok(InternalClient::new(channel).max_encoding_message_size(GRPC_MESSAGE_BYTES_MAX))
 }
 
 /// One peer's connection.
@@ -213,15 +404,7 @@ impl PeerLink {
     async fn connect(
         &self,
     ) -> Result<InternalClient<tonic::transport::Channel>, tonic::transport::Error> {
-        let channel = Endpoint::from_shared(format!("http://{}", self.addr))?
-            .connect_timeout(self.rpc_timeout)
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(1))
-            .keep_alive_timeout(self.rpc_timeout)
-            .keep_alive_while_idle(true)
-            .connect()
-            .await?;
-        Ok(InternalClient::new(channel).max_encoding_message_size(GRPC_MESSAGE_BYTES_MAX))
+        connect(&self.addr, self.rpc_timeout).await
     }
 
     /// Streams batches until the connection fails (`Some`) or the driver stops (`None`).

@@ -83,6 +83,12 @@ static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 impl Cluster {
     /// Starts `n` nodes bootstrapping one cluster.
     pub fn start(n: u64) -> Cluster {
+        Cluster::start_with(n, "")
+    }
+
+    /// Starts `n` nodes bootstrapping one cluster, with `raft` added to each node's `[raft]`
+    /// section (for example `snapshot_interval_entries = 200`).
+    pub fn start_with(n: u64, raft: &str) -> Cluster {
         let turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let bin = seshat_bin();
         let dir = tempfile::tempdir().expect("temp dir");
@@ -109,7 +115,8 @@ impl Cluster {
                  advertise_client_addr = \"127.0.0.1:{client}\"\n\n\
                  [cluster]\nbootstrap = true\ninitial_members = [{}]\n\n\
                  [raft]\nheartbeat_interval_ms = 100\nelection_timeout_min_ms = 500\n\
-                 election_timeout_max_ms = 1000\n\n[limits]\nrequest_timeout_secs = {REQUEST_TIMEOUT_SECS}\n",
+                 election_timeout_max_ms = 1000\n{raft}\n\n[limits]\n\
+                 request_timeout_secs = {REQUEST_TIMEOUT_SECS}\n",
                 data_dir.display(),
                 members.join(", ")
             );

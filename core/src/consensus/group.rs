@@ -8,14 +8,20 @@
 //! 3. new entries and the hard state update the [`LogView`] and become one `Persist`;
 //! 4. `persisted_messages()` (votes, append responses) wait until that `Persist` is reported
 //!    durable through [`Group::on_persisted`], which calls `on_persist_ready`.
+//!
+//! It also compacts the log once enough entries have applied, prepares snapshots when raft-rs
+//! asks for one, and stages and installs the snapshots a leader streams to it (see
+//! [`crate::snapshot`] for the whole path).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
 use protobuf::Message as _;
-use raft::eraftpb::{ConfChange, ConfChangeV2, Entry, EntryType, Message};
-use raft::{RawNode, ReadOnlyOption, ReadState, StateRole, INVALID_ID};
+use raft::eraftpb::{
+    ConfChange, ConfChangeV2, Entry, EntryType, Message, MessageType, Snapshot, SnapshotMetadata,
+};
+use raft::{RawNode, ReadOnlyOption, ReadState, SnapshotStatus, StateRole, INVALID_ID};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -25,7 +31,8 @@ use crate::ids::{ClientId, GroupId, NodeId, RequestId};
 use crate::kv::{ApplyContext, Keyspace, Proposal};
 use crate::output::{Output, PersistBatch};
 use crate::reply::Reply;
-use crate::storage::{ColumnFamily, StateKey, Store, WriteBatch};
+use crate::snapshot::{decode_pairs, SnapshotDescriptor, SnapshotId, SnapshotSource};
+use crate::storage::{ColumnFamily, DataRange, StateKey, Store, WriteBatch};
 use crate::system::Directory;
 use crate::time::Instant;
 
@@ -52,9 +59,21 @@ pub(crate) struct GroupConfig {
     pub(crate) message_bytes_max: u64,
     /// Appends in flight to one follower.
     pub(crate) inflight_messages_max: usize,
+    /// Compact the log once this many entries applied since the last compaction...
+    pub(crate) snapshot_interval_entries: u64,
+    /// ... or once the entries in memory take this many bytes.
+    pub(crate) snapshot_interval_bytes: u64,
+    /// Bytes of uncommitted entries a leader accepts at most; proposals beyond it are refused
+    /// (raft-rs `max_uncommitted_size`). With compaction, this bounds the in-memory log.
+    pub(crate) uncommitted_bytes_max: u64,
     #[cfg(feature = "planted-bugs")]
     pub(crate) planted_bug: Option<crate::PlantedBug>,
 }
+
+/// The reply to a write this node proposed whose entry a snapshot install skipped over: the
+/// node never applies it, so it cannot tell whether it committed.
+const SKIPPED_BY_SNAPSHOT: &str = "NOQUORUM leadership changed before the write was confirmed; \
+                                   it may or may not take effect";
 
 /// The state machine a group's log drives.
 #[derive(Debug)]
@@ -127,6 +146,32 @@ pub(crate) enum ProposeError {
     Dropped,
 }
 
+/// A snapshot being received from the leader, staged in the next data generation.
+#[derive(Debug)]
+struct Receiving {
+    id: SnapshotId,
+    /// The `MsgSnapshot` that started it, stepped into raft-rs once every pair is staged.
+    message: Message,
+    descriptor: SnapshotDescriptor,
+    staging: DataRange,
+    pairs_staged: u64,
+}
+
+/// Snapshot activity, for INFO and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotStats {
+    /// Times the log was compacted.
+    pub compactions: u64,
+    /// Snapshots prepared for followers.
+    pub prepared: u64,
+    /// Snapshot transfers to followers that completed.
+    pub sent: u64,
+    /// Snapshot transfers to followers that failed (to be retried).
+    pub send_failures: u64,
+    /// Snapshots received and installed.
+    pub installed: u64,
+}
+
 /// Role, leader and term as last seen, to notice changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct SoftState {
@@ -141,8 +186,18 @@ pub(crate) struct Group {
     node: NodeId,
     raw: RawNode<LogView>,
     machine: Machine,
+    /// Where `machine`'s data is in the store.
+    data: DataRange,
     /// Index of the last entry applied to `machine`; never ahead of the durable log.
     applied_index: u64,
+    /// The data of the snapshot prepared in the log view (same index), for `SendSnapshot`.
+    prepared: Option<SnapshotSource>,
+    receiving: Option<Receiving>,
+    /// The Ready number of a snapshot install not yet durable: no compaction until it is.
+    install_pending: Option<u64>,
+    snapshot_interval_entries: u64,
+    snapshot_interval_bytes: u64,
+    snapshot_stats: SnapshotStats,
     rng: ChaCha8Rng,
     election_ticks_min: usize,
     election_ticks_max: usize,
@@ -168,11 +223,13 @@ pub(crate) struct Group {
 }
 
 impl Group {
-    /// Starts a group from its log and state machine, with `applied_index` as stored.
+    /// Starts a group from its log and state machine (whose data is `data`), with
+    /// `applied_index` as stored.
     pub(crate) fn new(
         config: &GroupConfig,
         mut log: LogView,
         machine: Machine,
+        data: DataRange,
         applied_index: u64,
     ) -> crate::Result<Group> {
         log.raise_commit(applied_index);
@@ -185,6 +242,7 @@ impl Group {
             applied: applied_index,
             max_size_per_msg: config.message_bytes_max,
             max_inflight_msgs: config.inflight_messages_max,
+            max_uncommitted_size: config.uncommitted_bytes_max,
             check_quorum: true,
             pre_vote: true,
             read_only_option: ReadOnlyOption::Safe,
@@ -203,7 +261,14 @@ impl Group {
             node: config.node,
             raw,
             machine,
+            data,
             applied_index,
+            prepared: None,
+            receiving: None,
+            install_pending: None,
+            snapshot_interval_entries: config.snapshot_interval_entries,
+            snapshot_interval_bytes: config.snapshot_interval_bytes,
+            snapshot_stats: SnapshotStats::default(),
             rng: ChaCha8Rng::seed_from_u64(config.rng_seed),
             election_ticks_min: config.election_ticks_min,
             election_ticks_max: config.election_ticks_max,
@@ -251,7 +316,10 @@ impl Group {
             commit_index: raft.raft_log.committed,
             applied_index: self.applied_index,
             last_index: raft.raft_log.last_index(),
+            snapshot_index: self.raw.store().snapshot_index(),
             log_entries_in_memory: self.raw.store().len(),
+            log_bytes_in_memory: self.raw.store().entries_bytes(),
+            snapshots: self.snapshot_stats,
             voters: self.raw.store().conf_state().voters.clone(),
             proposals_pending: self.proposals.len(),
             reads_pending: self.reads_waiting.len()
@@ -368,6 +436,10 @@ impl Group {
         );
         self.ready_persisted = number;
         self.raw.on_persist_ready(number);
+        if self.install_pending.is_some_and(|ready| ready <= number) {
+            self.install_pending = None;
+        }
+        self.report_applied();
         while self
             .held_messages
             .front()
@@ -389,6 +461,9 @@ impl Group {
             }
             self.handle_ready(store, out);
         }
+        if self.raw.store().is_snapshot_wanted() {
+            self.prepare_snapshot(&*store);
+        }
         self.pin_election_timeout();
     }
 
@@ -398,12 +473,14 @@ impl Group {
         let messages = ready.take_messages();
         self.send_all(messages, out);
 
-        assert!(
-            ready.snapshot().is_empty(),
-            "group {}: received a Raft snapshot, but this node never compacts its log, so no peer \
-             should send one (log compaction is issue #5)",
-            self.id
-        );
+        let mut batch = WriteBatch::new();
+        let installs = !ready.snapshot().is_empty();
+        if installs {
+            // raft-rs restored a snapshot this node received in full: it goes before the
+            // entries that follow it, in the same durable batch.
+            let snapshot = ready.snapshot().clone();
+            self.install_snapshot(&snapshot, &*store, &mut batch, out);
+        }
 
         for read_state in ready.take_read_states() {
             self.on_read_state(read_state);
@@ -414,7 +491,6 @@ impl Group {
             self.apply(committed, store, out);
         }
 
-        let mut batch = WriteBatch::new();
         let entries = ready.take_entries();
         self.raw.mut_store().append(&entries, &mut batch);
         if let Some(hard_state) = ready.hs() {
@@ -426,7 +502,10 @@ impl Group {
         let number = ready.number();
         let must_sync = ready.must_sync();
         self.raw.advance_append_async(ready);
-        self.raw.advance_apply_to(self.applied_index);
+        if installs {
+            self.install_pending = Some(number);
+        }
+        self.report_applied();
 
         if batch.is_empty() && self.ready_emitted == self.ready_persisted {
             // Nothing to make durable and nothing ahead of it in the queue: durable already.
@@ -508,6 +587,279 @@ impl Group {
         store
             .write(batch)
             .unwrap_or_else(|e| panic!("group {}: writing applied entries: {e}", self.id));
+        self.maybe_compact(store);
+    }
+
+    /// Tells raft-rs how far the state machine has applied. raft-rs accepts no index past what
+    /// is durable, so after a snapshot install this waits until the install is persisted.
+    fn report_applied(&mut self) {
+        let log = &self.raw.raft.raft_log;
+        let to = self.applied_index.min(log.persisted).min(log.committed);
+        if to > log.applied() {
+            self.raw.advance_apply_to(to);
+        }
+    }
+
+    /// Compacts the log once `snapshot_interval_entries` entries have applied since the last
+    /// compaction, or the entries in memory reach `snapshot_interval_bytes`. By count it keeps
+    /// the newest tenth of an interval, so a follower a little behind catches up from the log
+    /// rather than a snapshot; by size it keeps nothing it has applied, since memory is the
+    /// point. The data in the store stands for every entry dropped.
+    ///
+    /// The writes go straight to the store: they touch only entries that are applied (so
+    /// durable) and the compaction record, which nothing in flight writes.
+    fn maybe_compact(&mut self, store: &mut dyn Store) {
+        if self.install_pending.is_some() {
+            return;
+        }
+        let log = self.raw.store();
+        let since = self.applied_index.saturating_sub(log.snapshot_index());
+        let keep = if since >= self.snapshot_interval_entries {
+            self.snapshot_interval_entries / 10
+        } else if log.entries_bytes() >= self.snapshot_interval_bytes && since > 0 {
+            0
+        } else {
+            return;
+        };
+        let compact_to = self.applied_index - keep.min(since - 1);
+        let mut batch = WriteBatch::new();
+        self.raw.mut_store().compact(compact_to, &mut batch);
+        store
+            .write(batch)
+            .unwrap_or_else(|e| panic!("group {}: compacting the log: {e}", self.id));
+        if self
+            .prepared
+            .as_ref()
+            .is_some_and(|prepared| prepared.index() < compact_to)
+        {
+            self.prepared = None;
+        }
+        self.snapshot_stats.compactions += 1;
+        tracing::debug!(
+            node = self.node.0,
+            group = self.id.0,
+            compact_to,
+            applied = self.applied_index,
+            "log compacted"
+        );
+    }
+
+    /// Prepares the snapshot raft-rs asked for: the state machine at the applied index, read
+    /// from a view of the store made now, between apply passes, so that data and metadata
+    /// agree.
+    fn prepare_snapshot(&mut self, store: &dyn Store) {
+        let index = self.applied_index;
+        let term =
+            self.raw.raft.raft_log.term(index).unwrap_or_else(|e| {
+                panic!("group {}: term of applied index {index}: {e}", self.id)
+            });
+        let metadata = SnapshotMetadata {
+            conf_state: Some(self.raw.store().conf_state().clone()).into(),
+            index,
+            term,
+            ..SnapshotMetadata::default()
+        };
+        let descriptor = SnapshotDescriptor {
+            pairs: match &self.machine {
+                Machine::System(directory) => directory.record_count(),
+                Machine::Data(keyspace) => keyspace.key_count(),
+            },
+        };
+        let snapshot = Snapshot {
+            data: descriptor.encode().into(),
+            metadata: Some(metadata).into(),
+            ..Snapshot::default()
+        };
+        self.prepared = Some(SnapshotSource::new(store.view(), self.data, index));
+        self.raw.mut_store().prepare_snapshot(snapshot);
+        self.snapshot_stats.prepared += 1;
+        tracing::info!(
+            node = self.node.0,
+            group = self.id.0,
+            index,
+            term,
+            pairs = descriptor.pairs,
+            "snapshot prepared"
+        );
+    }
+
+    /// Starts receiving the snapshot `message` (a `MsgSnapshot`) announces: clears the staging
+    /// generation of whatever an earlier, interrupted transfer left there. A newer transfer
+    /// replaces one in progress. Returns false (and stages nothing) if the message does not
+    /// carry a snapshot this version understands.
+    pub(crate) fn snapshot_begin(&mut self, message: Message, store: &mut dyn Store) -> bool {
+        let Some(descriptor) = SnapshotDescriptor::decode(&message.get_snapshot().data) else {
+            return false;
+        };
+        let id = SnapshotId::of(self.id, &message);
+        let staging = self.data.next();
+        self.clear_staging(store);
+        tracing::info!(node = self.node.0, %id, pairs = descriptor.pairs, "receiving a snapshot");
+        self.receiving = Some(Receiving {
+            id,
+            message,
+            descriptor,
+            staging,
+            pairs_staged: 0,
+        });
+        true
+    }
+
+    /// Stages one chunk of the transfer `id`. Chunks of any other transfer are ignored; a
+    /// malformed chunk or one with more pairs than announced abandons the transfer.
+    pub(crate) fn snapshot_chunk(&mut self, id: SnapshotId, data: &[u8], store: &mut dyn Store) {
+        let Some(receiving) = self.receiving.as_mut().filter(|r| r.id == id) else {
+            return;
+        };
+        let pairs = decode_pairs(data);
+        let fits = pairs.as_ref().is_some_and(|pairs| {
+            receiving.pairs_staged + pairs.len() as u64 <= receiving.descriptor.pairs
+        });
+        let Some(pairs) = pairs.filter(|_| fits) else {
+            tracing::warn!(node = self.node.0, %id, "abandoning a malformed snapshot transfer");
+            self.receiving = None;
+            self.clear_staging(store);
+            return;
+        };
+        let staging = receiving.staging;
+        let mut batch = WriteBatch::new();
+        for (key, record) in &pairs {
+            batch.put(staging.cf(), staging.key(key), record.to_vec());
+        }
+        receiving.pairs_staged += pairs.len() as u64;
+        store
+            .write(batch)
+            .unwrap_or_else(|e| panic!("group {}: staging a snapshot: {e}", self.id));
+    }
+
+    /// Ends the transfer `id`: if every announced pair is staged, steps the snapshot into
+    /// raft-rs, which installs it (see [`Group::install_snapshot`]) unless it is stale by now.
+    pub(crate) fn snapshot_end(&mut self, id: SnapshotId, store: &mut dyn Store) {
+        let complete = self
+            .receiving
+            .as_ref()
+            .is_some_and(|r| r.id == id && r.pairs_staged == r.descriptor.pairs);
+        if !complete {
+            return;
+        }
+        let message = self
+            .receiving
+            .as_ref()
+            .expect("checked above")
+            .message
+            .clone();
+        // raft-rs answers the leader either way; a refused snapshot leaves nothing to install.
+        let _ = self.step(message);
+        let restoring = self
+            .raw
+            .raft
+            .raft_log
+            .unstable
+            .snapshot
+            .as_ref()
+            .is_some_and(|s| {
+                s.get_metadata().index == id.index && s.get_metadata().term == id.term
+            });
+        if !restoring {
+            tracing::info!(node = self.node.0, %id, "snapshot not needed any more");
+            self.receiving = None;
+            self.clear_staging(store);
+        }
+    }
+
+    /// Tells raft-rs whether the snapshot streamed to `to` arrived.
+    pub(crate) fn snapshot_sent(&mut self, to: NodeId, delivered: bool) {
+        let status = if delivered {
+            self.snapshot_stats.sent += 1;
+            SnapshotStatus::Finish
+        } else {
+            self.snapshot_stats.send_failures += 1;
+            SnapshotStatus::Failure
+        };
+        self.raw.report_snapshot(to.0, status);
+    }
+
+    fn clear_staging(&self, store: &mut dyn Store) {
+        let staging = self.data.next();
+        let mut batch = WriteBatch::new();
+        batch.delete_range(staging.cf(), staging.prefix().to_vec(), staging.end());
+        store
+            .write(batch)
+            .unwrap_or_else(|e| panic!("group {}: clearing staged data: {e}", self.id));
+    }
+
+    /// Installs the snapshot raft-rs restored: the staged generation becomes the live one,
+    /// the old one is deleted, the applied index jumps to the snapshot's, the log restarts
+    /// after it. All of it goes into `batch`, the Ready's one durable batch.
+    ///
+    /// # Panics
+    /// If the snapshot is not the one this node staged in full: only complete transfers are
+    /// stepped into raft-rs.
+    fn install_snapshot(
+        &mut self,
+        snapshot: &Snapshot,
+        store: &dyn Store,
+        batch: &mut WriteBatch,
+        out: &mut Outbox,
+    ) {
+        let metadata = snapshot.get_metadata();
+        let receiving = self
+            .receiving
+            .take()
+            .filter(|r| r.id.index == metadata.index && r.id.term == metadata.term)
+            .unwrap_or_else(|| {
+                panic!(
+                    "group {}: raft-rs restored snapshot {}/{} that was not staged",
+                    self.id, metadata.index, metadata.term
+                )
+            });
+        let old = self.data;
+        let live = receiving.staging;
+        let state_cf = ColumnFamily::raft_state(self.id);
+        batch.delete_range(old.cf(), old.prefix().to_vec(), old.end());
+        batch.put(
+            state_cf,
+            StateKey::DataGeneration.encode(self.id),
+            live.generation.to_be_bytes().to_vec(),
+        );
+        batch.put(
+            state_cf,
+            StateKey::AppliedIndex.encode(self.id),
+            metadata.index.to_be_bytes().to_vec(),
+        );
+        self.machine = match &self.machine {
+            Machine::Data(_) => {
+                let keyspace = Keyspace::installed(live, receiving.descriptor.pairs);
+                keyspace.finish_pass(batch);
+                Machine::Data(keyspace)
+            }
+            Machine::System(_) => Machine::System(
+                Directory::load(live, store)
+                    .unwrap_or_else(|e| panic!("group {}: installed directory: {e}", self.id)),
+            ),
+        };
+        self.data = live;
+        self.raw.mut_store().apply_snapshot(metadata, batch);
+        self.prepared = None;
+        self.applied_index = metadata.index;
+        let skipped: Vec<u64> = self
+            .proposals
+            .range(..=metadata.index)
+            .map(|(index, _)| *index)
+            .collect();
+        for index in skipped {
+            let proposed = self.proposals.remove(&index).expect("listed above");
+            out.completions
+                .push((proposed.key, Reply::error(SKIPPED_BY_SNAPSHOT)));
+        }
+        self.snapshot_stats.installed += 1;
+        tracing::info!(
+            node = self.node.0,
+            id = %receiving.id,
+            pairs = receiving.descriptor.pairs,
+            generation = live.generation,
+            "snapshot installed"
+        );
     }
 
     /// Applies a committed membership change entry (either encoding) to raft-rs and returns
@@ -530,13 +882,29 @@ impl Group {
             .unwrap_or_else(|e| panic!("group {}: applying conf change: {e}", self.id))
     }
 
-    fn send_all(&self, messages: Vec<Message>, out: &mut Outbox) {
+    fn send_all(&mut self, messages: Vec<Message>, out: &mut Outbox) {
         for message in messages {
-            out.outputs.push_back(Output::Send {
-                to: NodeId(message.to),
-                group: self.id,
-                message,
-            });
+            let to = NodeId(message.to);
+            if message.get_msg_type() != MessageType::MsgSnapshot {
+                out.outputs.push_back(Output::Send {
+                    to,
+                    group: self.id,
+                    message,
+                });
+                continue;
+            }
+            let index = message.get_snapshot().get_metadata().index;
+            match self.prepared.clone().filter(|p| p.index() == index) {
+                Some(source) => out.outputs.push_back(Output::SendSnapshot {
+                    to,
+                    group: self.id,
+                    message,
+                    source,
+                }),
+                // Not one this group prepared (a snapshot it received itself and has not
+                // persisted yet): let raft-rs try again later.
+                None => self.raw.report_snapshot(to.0, SnapshotStatus::Failure),
+            }
         }
     }
 
@@ -699,8 +1067,14 @@ pub struct GroupStatus {
     pub applied_index: u64,
     /// Highest index in the log.
     pub last_index: u64,
+    /// The index the log was last compacted to (0 if never).
+    pub snapshot_index: u64,
     /// Entries held in memory.
     pub log_entries_in_memory: usize,
+    /// Bytes those entries take, roughly.
+    pub log_bytes_in_memory: u64,
+    /// Compactions and snapshot transfers so far.
+    pub snapshots: SnapshotStats,
     /// Voting members.
     pub voters: Vec<u64>,
     /// Writes proposed by this node, not yet applied.

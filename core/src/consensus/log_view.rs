@@ -5,6 +5,7 @@
 //! handed out as soon as `advance_append_async` returns. Disk is read once, at startup, by
 //! [`LogView::load`]: etcd's restart recipe.
 
+use std::cell::Cell;
 use std::ops::ControlFlow;
 
 use protobuf::Message as _;
@@ -26,6 +27,19 @@ pub(crate) struct LogView {
     snapshot_metadata: SnapshotMetadata,
     /// `entries[i]` has log index `snapshot_metadata.index + 1 + i`.
     entries: Vec<Entry>,
+    /// Sum of [`entry_bytes`] over `entries`.
+    entries_bytes: u64,
+    /// The snapshot raft-rs gets when it asks for one: prepared by the group from a view of
+    /// the store at its applied index.
+    prepared: Option<Snapshot>,
+    /// Set when raft-rs asked for a snapshot that `prepared` could not satisfy; the group
+    /// prepares one and clears it.
+    snapshot_wanted: Cell<bool>,
+}
+
+/// What an entry costs in memory, roughly: its payload and a fixed overhead for the rest.
+pub(crate) fn entry_bytes(entry: &Entry) -> u64 {
+    (entry.data.len() + entry.context.len() + 32) as u64
 }
 
 impl LogView {
@@ -43,6 +57,9 @@ impl LogView {
             conf_state,
             snapshot_metadata: SnapshotMetadata::default(),
             entries: Vec::new(),
+            entries_bytes: 0,
+            prepared: None,
+            snapshot_wanted: Cell::new(false),
         }
     }
 
@@ -100,12 +117,16 @@ impl LogView {
                 )));
             }
         }
+        let entries_bytes = entries.iter().map(entry_bytes).sum();
         Ok(Some(LogView {
             group,
             hard_state,
             conf_state,
             snapshot_metadata,
             entries,
+            entries_bytes,
+            prepared: None,
+            snapshot_wanted: Cell::new(false),
         }))
     }
 
@@ -148,8 +169,11 @@ impl LogView {
             self.last_index()
         );
         let last_old = self.last_index();
-        self.entries.truncate((first_new.index - first) as usize);
+        let kept = (first_new.index - first) as usize;
+        self.entries_bytes -= self.entries[kept..].iter().map(entry_bytes).sum::<u64>();
+        self.entries.truncate(kept);
         self.entries.extend_from_slice(entries);
+        self.entries_bytes += entries.iter().map(entry_bytes).sum::<u64>();
 
         let log_cf = ColumnFamily::raft_log(self.group);
         for entry in entries {
@@ -207,6 +231,114 @@ impl LogView {
             );
             self.hard_state.commit = index;
         }
+    }
+
+    /// Drops every entry up to and including `index` (applied entries only: the state
+    /// machine's data now stands for them) and adds the matching writes to `batch`. raft-rs
+    /// still learns the term of `index` from the recorded metadata.
+    ///
+    /// The metadata's configuration is the current one, which may be newer than `index`: it
+    /// is only read back for the term and the start of the log (a restart reads the
+    /// configuration from its own record).
+    ///
+    /// # Panics
+    /// If `index` is not in the log.
+    pub(crate) fn compact(&mut self, index: u64, batch: &mut WriteBatch) {
+        assert!(
+            index >= self.first_index() && index <= self.last_index(),
+            "compacting to {index}, outside the log {}..={}",
+            self.first_index(),
+            self.last_index()
+        );
+        let term = self.entry(index).term;
+        let dropped = (index + 1 - self.first_index()) as usize;
+        self.entries_bytes -= self.entries[..dropped].iter().map(entry_bytes).sum::<u64>();
+        self.entries.drain(..dropped);
+        self.snapshot_metadata = SnapshotMetadata {
+            conf_state: Some(self.conf_state.clone()).into(),
+            index,
+            term,
+            ..SnapshotMetadata::default()
+        };
+        batch.put(
+            ColumnFamily::raft_state(self.group),
+            StateKey::SnapshotMetadata.encode(self.group),
+            encode(&self.snapshot_metadata),
+        );
+        batch.delete_range(
+            ColumnFamily::raft_log(self.group),
+            LogKey {
+                group: self.group,
+                index: 0,
+            }
+            .encode(),
+            LogKey {
+                group: self.group,
+                index: index + 1,
+            }
+            .encode(),
+        );
+        if self
+            .prepared
+            .as_ref()
+            .is_some_and(|prepared| prepared.get_metadata().index < index)
+        {
+            self.prepared = None;
+        }
+    }
+
+    /// Replaces the whole log with a snapshot raft-rs accepted (raft-rs `MemStorage::
+    /// apply_snapshot` is the model) and adds the matching writes to `batch`: the log is
+    /// emptied, the configuration and the start of the log are the snapshot's.
+    pub(crate) fn apply_snapshot(&mut self, metadata: &SnapshotMetadata, batch: &mut WriteBatch) {
+        self.snapshot_metadata = metadata.clone();
+        self.entries.clear();
+        self.entries_bytes = 0;
+        self.prepared = None;
+        self.hard_state.term = self.hard_state.term.max(metadata.term);
+        self.hard_state.commit = self.hard_state.commit.max(metadata.index);
+        let state_cf = ColumnFamily::raft_state(self.group);
+        batch.put(
+            state_cf,
+            StateKey::SnapshotMetadata.encode(self.group),
+            encode(metadata),
+        );
+        batch.put(
+            state_cf,
+            StateKey::HardState.encode(self.group),
+            encode(&self.hard_state),
+        );
+        batch.delete_range(
+            ColumnFamily::raft_log(self.group),
+            LogKey {
+                group: self.group,
+                index: 0,
+            }
+            .encode(),
+            group_end(self.group),
+        );
+        self.set_conf_state(metadata.get_conf_state().clone(), batch);
+    }
+
+    /// Offers `snapshot` to raft-rs from now on, until the log is compacted past it.
+    pub(crate) fn prepare_snapshot(&mut self, snapshot: Snapshot) {
+        self.snapshot_wanted.set(false);
+        self.prepared = Some(snapshot);
+    }
+
+    /// Whether raft-rs asked for a snapshot that is not prepared yet.
+    pub(crate) fn is_snapshot_wanted(&self) -> bool {
+        self.snapshot_wanted.get()
+    }
+
+    /// The index the log was last compacted to (0 if never).
+    pub(crate) fn snapshot_index(&self) -> u64 {
+        self.snapshot_metadata.index
+    }
+
+    /// Bytes the entries in memory take, roughly.
+    pub(crate) fn entries_bytes(&self) -> u64 {
+        self.entries_bytes
     }
 
     /// The current voters and learners.
@@ -284,12 +416,21 @@ impl raft::Storage for LogView {
         Ok(LogView::last_index(self))
     }
 
-    fn snapshot(&self, _request_index: u64, _to: u64) -> raft::Result<Snapshot> {
-        // The log is never compacted yet, so raft-rs always finds the entries a follower needs
-        // and never asks for a snapshot. Log compaction and snapshot transfer: issue #5.
-        Err(raft::Error::Store(
-            StorageError::SnapshotTemporarilyUnavailable,
-        ))
+    /// The prepared snapshot if it is recent enough: at or past `request_index` and past the
+    /// compacted log, so that the follower can go on from the log after installing it.
+    /// Otherwise "temporarily unavailable", and the group prepares a new one; raft-rs asks
+    /// again on the follower's next heartbeat response (TiKV generates snapshots the same way).
+    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+        let needed = request_index.max(self.snapshot_metadata.index);
+        match &self.prepared {
+            Some(prepared) if prepared.get_metadata().index >= needed => Ok(prepared.clone()),
+            _ => {
+                self.snapshot_wanted.set(true);
+                Err(raft::Error::Store(
+                    StorageError::SnapshotTemporarilyUnavailable,
+                ))
+            }
+        }
     }
 }
 
@@ -342,6 +483,72 @@ mod tests {
         assert_eq!(loaded.last_index(), 3);
         assert_eq!(raft::Storage::term(&loaded, 3).unwrap(), 2);
         assert_eq!(loaded.conf_state().voters, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn compaction_and_snapshot_install_survive_a_reload() {
+        // Goal: what `compact` and `apply_snapshot` write is what a restart reads back: the
+        // log starts after the snapshot, whose term raft-rs can still ask for. Method: append
+        // 1..=10, compact to 6, reload; then install a snapshot at 20, reload.
+        let group = GroupId(1);
+        let mut store = MemStore::new();
+        let mut view = LogView::bootstrap(group, vec![1, 2, 3]);
+        let mut batch = WriteBatch::new();
+        view.initial_writes(&mut batch);
+        view.append(
+            &(1..=10).map(|i| entry(i, 1 + i / 5)).collect::<Vec<_>>(),
+            &mut batch,
+        );
+        store.write(batch).unwrap();
+        let bytes_before = view.entries_bytes();
+
+        let mut batch = WriteBatch::new();
+        view.compact(6, &mut batch);
+        store.write(batch).unwrap();
+        assert_eq!((view.first_index(), view.last_index()), (7, 10));
+        assert!(view.entries_bytes() < bytes_before);
+        let loaded = LogView::load(group, &store).unwrap().unwrap();
+        assert_eq!((loaded.first_index(), loaded.last_index()), (7, 10));
+        assert_eq!(raft::Storage::term(&loaded, 6).unwrap(), 2);
+        assert!(
+            raft::Storage::entries(&loaded, 5, 8, None, GetEntriesContext::empty(false)).is_err()
+        );
+
+        let metadata = SnapshotMetadata {
+            conf_state: Some(ConfState {
+                voters: vec![1, 2, 3, 4],
+                ..ConfState::default()
+            })
+            .into(),
+            index: 20,
+            term: 5,
+            ..SnapshotMetadata::default()
+        };
+        let mut batch = WriteBatch::new();
+        view.apply_snapshot(&metadata, &mut batch);
+        store.write(batch).unwrap();
+        let loaded = LogView::load(group, &store).unwrap().unwrap();
+        assert_eq!((loaded.first_index(), loaded.last_index()), (21, 20));
+        assert_eq!(raft::Storage::term(&loaded, 20).unwrap(), 5);
+        assert_eq!(loaded.conf_state().voters, vec![1, 2, 3, 4]);
+        let state = raft::Storage::initial_state(&loaded).unwrap();
+        assert_eq!((state.hard_state.term, state.hard_state.commit), (5, 20));
+    }
+
+    #[test]
+    fn a_snapshot_is_offered_only_when_recent_enough() {
+        // Goal: raft-rs gets the prepared snapshot only if it covers what it asked for and the
+        // compacted log; otherwise it is told to wait and the group is asked to prepare one.
+        let mut view = LogView::bootstrap(GroupId(1), vec![1]);
+        let ask = |view: &LogView, index| raft::Storage::snapshot(view, index, 2);
+        assert!(ask(&view, 0).is_err());
+        assert!(view.is_snapshot_wanted());
+        let mut snapshot = Snapshot::default();
+        snapshot.mut_metadata().index = 8;
+        view.prepare_snapshot(snapshot);
+        assert!(!view.is_snapshot_wanted());
+        assert_eq!(ask(&view, 8).unwrap().get_metadata().index, 8);
+        assert!(ask(&view, 9).is_err(), "older than requested");
     }
 
     #[test]

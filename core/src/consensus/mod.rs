@@ -4,6 +4,6 @@ mod group;
 mod log_view;
 mod logger;
 
-pub use group::GroupStatus;
 pub(crate) use group::{Group, GroupConfig, Machine, Outbox, PendingRead, ReadKind, RequestKey};
+pub use group::{GroupStatus, SnapshotStats};
 pub(crate) use log_view::LogView;

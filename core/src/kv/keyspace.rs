@@ -5,7 +5,6 @@
 //! deterministic: its result depends only on the stored data and the entries, never on a clock.
 
 use std::collections::BTreeMap;
-use std::ops::ControlFlow;
 
 use bytes::Bytes;
 
@@ -13,9 +12,7 @@ use crate::ids::GroupId;
 use crate::kv::Proposal;
 use crate::reply::Reply;
 use crate::request::{SetCondition, SetRequest};
-use crate::storage::{
-    data_key, group_end, group_prefix, user_key, ColumnFamily, StateKey, Store, WriteBatch,
-};
+use crate::storage::{ColumnFamily, DataRange, StateKey, Store, WriteBatch};
 
 /// Format byte in front of every stored value, so a later version can add fields (expiry
 /// deadlines) without rewriting old records.
@@ -77,21 +74,38 @@ impl<'a> ApplyContext<'a> {
 #[derive(Debug)]
 pub(crate) struct Keyspace {
     group: GroupId,
+    /// Where the live data is: the generation changes when a snapshot is installed.
+    range: DataRange,
     /// Live keys, kept in step with the data by every apply pass and stored beside the applied
     /// index, so DBSIZE never scans.
     key_count: u64,
 }
 
 impl Keyspace {
-    /// Opens the keyspace of `group` as the store holds it.
-    pub(crate) fn load(group: GroupId, store: &dyn Store) -> crate::Result<Keyspace> {
+    /// Opens the keyspace whose live data is `range`, as the store holds it.
+    pub(crate) fn load(range: DataRange, store: &dyn Store) -> crate::Result<Keyspace> {
+        let group = range.group;
         let key = StateKey::KeyCount.encode(group);
         let key_count = match store.get(ColumnFamily::raft_state(group), &key)? {
             Some(bytes) => decode_u64(&bytes)
                 .ok_or_else(|| crate::Error::Corrupt(format!("group {group} key count")))?,
             None => 0,
         };
-        Ok(Keyspace { group, key_count })
+        Ok(Keyspace {
+            group,
+            range,
+            key_count,
+        })
+    }
+
+    /// The keyspace a snapshot install leaves: `key_count` keys in `range`. The caller writes
+    /// the key count with [`Keyspace::finish_pass`] in the install batch.
+    pub(crate) fn installed(range: DataRange, key_count: u64) -> Keyspace {
+        Keyspace {
+            group: range.group,
+            range,
+            key_count,
+        }
     }
 
     /// Applies one committed proposal and returns the reply for the client that proposed it.
@@ -104,7 +118,7 @@ impl Keyspace {
             Proposal::Del(keys) => {
                 let mut removed = 0;
                 for key in keys {
-                    let stored_key = data_key(self.group, key);
+                    let stored_key = self.range.key(key);
                     if cx.get(ColumnFamily::DataKv, &stored_key).is_some() {
                         cx.delete(ColumnFamily::DataKv, stored_key);
                         self.key_count -= 1;
@@ -123,7 +137,7 @@ impl Keyspace {
     }
 
     fn apply_set(&mut self, cx: &mut ApplyContext<'_>, set: &SetRequest) -> Reply {
-        let stored_key = data_key(self.group, &set.key);
+        let stored_key = self.range.key(&set.key);
         let old = cx
             .get(ColumnFamily::DataKv, &stored_key)
             .map(|record| decode_value(&record));
@@ -161,7 +175,7 @@ impl Keyspace {
     /// The value of `key`.
     pub(crate) fn get(&self, store: &dyn Store, key: &[u8]) -> Option<Bytes> {
         store
-            .get(ColumnFamily::DataKv, &data_key(self.group, key))
+            .get(ColumnFamily::DataKv, &self.range.key(key))
             .unwrap_or_else(|e| panic!("reading {}: {e}", ColumnFamily::DataKv))
             .map(|record| decode_value(&record))
     }
@@ -170,123 +184,6 @@ impl Keyspace {
     pub(crate) fn key_count(&self) -> u64 {
         self.key_count
     }
-
-    // Snapshot production and restore are tested here and used by snapshot transfer
-    // (issue #5), which streams these chunks to a follower behind the compacted log.
-    #[allow(dead_code)]
-    /// Reads the next chunk of a snapshot of the keyspace: the pairs after `after` (from the
-    /// start when `None`) until the chunk holds at least `chunk_bytes_max` bytes. A snapshot
-    /// is consistent when no pass is applied between its chunks; the caller (or a store-level
-    /// snapshot) guarantees that.
-    pub(crate) fn snapshot_chunk(
-        &self,
-        store: &dyn Store,
-        after: Option<&[u8]>,
-        chunk_bytes_max: usize,
-    ) -> crate::Result<SnapshotChunk> {
-        let start = match after {
-            // The smallest key greater than `after`.
-            Some(after) => {
-                let mut start = data_key(self.group, after);
-                start.push(0);
-                start
-            }
-            None => group_prefix(self.group).to_vec(),
-        };
-        let mut chunk = SnapshotChunk::default();
-        let mut has_more = false;
-        store.scan(
-            ColumnFamily::DataKv,
-            &start,
-            &group_end(self.group),
-            &mut |key, value| {
-                if chunk.data.len() >= chunk_bytes_max {
-                    // A pair beyond the bound: this chunk is full and another follows.
-                    has_more = true;
-                    return ControlFlow::Break(());
-                }
-                chunk.push(user_key(key), value);
-                ControlFlow::Continue(())
-            },
-        )?;
-        chunk.is_last = !has_more;
-        Ok(chunk)
-    }
-
-    #[allow(dead_code)]
-    /// Replaces the whole keyspace with a snapshot's chunks, in one batch.
-    pub(crate) fn restore<'c>(
-        &mut self,
-        chunks: impl IntoIterator<Item = &'c SnapshotChunk>,
-        batch: &mut WriteBatch,
-    ) -> crate::Result<()> {
-        batch.delete_range(
-            ColumnFamily::DataKv,
-            group_prefix(self.group).to_vec(),
-            group_end(self.group),
-        );
-        let mut key_count = 0;
-        for chunk in chunks {
-            for (key, value) in chunk.pairs()? {
-                batch.put(
-                    ColumnFamily::DataKv,
-                    data_key(self.group, key),
-                    value.to_vec(),
-                );
-                key_count += 1;
-            }
-        }
-        self.key_count = key_count;
-        self.finish_pass(batch);
-        Ok(())
-    }
-}
-
-#[allow(dead_code)]
-/// Part of a keyspace snapshot: length-prefixed user keys and stored records.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct SnapshotChunk {
-    /// `(u32 key length, key, u32 record length, record)*`, big-endian lengths.
-    pub(crate) data: Vec<u8>,
-    /// The user key of the last pair, where the next chunk starts after.
-    pub(crate) last_key: Option<Vec<u8>>,
-    /// Whether no pairs follow this chunk.
-    pub(crate) is_last: bool,
-}
-
-#[allow(dead_code)]
-impl SnapshotChunk {
-    fn push(&mut self, key: &[u8], record: &[u8]) {
-        self.data
-            .extend_from_slice(&(key.len() as u32).to_be_bytes());
-        self.data.extend_from_slice(key);
-        self.data
-            .extend_from_slice(&(record.len() as u32).to_be_bytes());
-        self.data.extend_from_slice(record);
-        self.last_key = Some(key.to_vec());
-    }
-
-    /// The pairs of the chunk.
-    pub(crate) fn pairs(&self) -> crate::Result<Vec<(&[u8], &[u8])>> {
-        let mut pairs = Vec::new();
-        let mut rest = self.data.as_slice();
-        while !rest.is_empty() {
-            let corrupt = || crate::Error::Corrupt("snapshot chunk".to_owned());
-            let key = take_prefixed(&mut rest).ok_or_else(corrupt)?;
-            let record = take_prefixed(&mut rest).ok_or_else(corrupt)?;
-            pairs.push((key, record));
-        }
-        Ok(pairs)
-    }
-}
-
-#[allow(dead_code)]
-/// Splits a `u32`-length-prefixed byte string off the front of `rest`.
-fn take_prefixed<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
-    let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-    let bytes = rest.get(4..4usize.checked_add(len)?)?;
-    *rest = &rest[4 + len..];
-    Some(bytes)
 }
 
 fn encode_value(value: &[u8]) -> Vec<u8> {
@@ -391,7 +288,7 @@ mod tests {
             // flushing passes at random points.
             let group = GroupId(1);
             let mut store = MemStore::new();
-            let mut keyspace = Keyspace::load(group, &store).unwrap();
+            let mut keyspace = Keyspace::load(DataRange::first(group), &store).unwrap();
             let mut model = BTreeMap::new();
             let mut pending: Option<WriteBatch> = None;
             let mut steps = steps;
@@ -421,56 +318,8 @@ mod tests {
             for (k, v) in &model {
                 prop_assert_eq!(keyspace.get(&store, k), Some(v.clone()));
             }
-            let reloaded = Keyspace::load(group, &store).unwrap();
+            let reloaded = Keyspace::load(DataRange::first(group), &store).unwrap();
             prop_assert_eq!(reloaded.key_count(), model.len() as u64);
-        }
-
-        #[test]
-        fn snapshot_then_restore_reproduces_the_keyspace(
-            pairs in proptest::collection::btree_map(proptest::collection::vec(any::<u8>(), 0..12), proptest::collection::vec(any::<u8>(), 0..20), 0..40),
-            chunk_bytes_max in 1usize..64,
-        ) {
-            // Goal: a snapshot read in bounded chunks restores exactly the same keys, values
-            // and key count on another store. Method: random data, random chunk bound.
-            let group = GroupId(1);
-            let mut source = MemStore::new();
-            let mut keyspace = Keyspace::load(group, &source).unwrap();
-            let mut cx = ApplyContext::new(&source);
-            for (k, v) in &pairs {
-                let set = SetRequest { key: Bytes::from(k.clone()), value: Bytes::from(v.clone()), condition: SetCondition::Always, get: false };
-                keyspace.apply(&mut cx, &Proposal::Set(set));
-            }
-            let mut batch = cx.into_batch();
-            keyspace.finish_pass(&mut batch);
-            source.write(batch).unwrap();
-
-            let mut chunks = Vec::new();
-            let mut after: Option<Vec<u8>> = None;
-            loop {
-                let chunk = keyspace.snapshot_chunk(&source, after.as_deref(), chunk_bytes_max).unwrap();
-                prop_assert!(chunks.len() <= pairs.len() + 1, "snapshot does not terminate");
-                after = chunk.last_key.clone();
-                let is_last = chunk.is_last;
-                chunks.push(chunk);
-                if is_last {
-                    break;
-                }
-            }
-
-            let mut target = MemStore::new();
-            // Stale data in the target must disappear.
-            let mut stale = Keyspace::load(group, &target).unwrap();
-            let mut cx = ApplyContext::new(&target);
-            stale.apply(&mut cx, &Proposal::Set(SetRequest { key: Bytes::from_static(b"stale\xff"), value: Bytes::new(), condition: SetCondition::Always, get: false }));
-            let batch = cx.into_batch();
-            target.write(batch).unwrap();
-
-            let mut restored = Keyspace::load(group, &target).unwrap();
-            let mut batch = WriteBatch::new();
-            restored.restore(&chunks, &mut batch).unwrap();
-            target.write(batch).unwrap();
-            prop_assert_eq!(restored.key_count(), pairs.len() as u64);
-            prop_assert_eq!(target.dump(ColumnFamily::DataKv), source.dump(ColumnFamily::DataKv));
         }
     }
 }

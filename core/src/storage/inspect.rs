@@ -1,12 +1,13 @@
 //! Reading a node's durable state from outside the node: what tests and the simulator use to
 //! check the safety invariants after a run (logs agree, caught-up replicas hold the same data).
 
+use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
 use protobuf::Message as _;
-use raft::eraftpb::Entry;
+use raft::eraftpb::{Entry, SnapshotMetadata};
 
-use super::{group_end, ColumnFamily, LogKey, StateKey, Store, StoreError};
+use super::{group_end, ColumnFamily, DataRange, LogKey, StateKey, Store, StoreError};
 use crate::ids::{GroupId, NodeId};
 
 /// The index of the last entry `group` applied, as stored (0 before the first).
@@ -39,43 +40,97 @@ pub fn log_entries(store: &dyn Store, group: GroupId) -> Result<Vec<Entry>, Stor
 /// Stored `(key, value)` pairs.
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
-/// Every `(key, value)` of `group`'s KV data, in key order.
+/// Where `group`'s live state-machine data is (its generation changes with snapshot installs).
+pub fn data_range(store: &dyn Store, group: GroupId) -> Result<DataRange, StoreError> {
+    let stored = store.get(
+        ColumnFamily::raft_state(group),
+        &StateKey::DataGeneration.encode(group),
+    )?;
+    Ok(DataRange {
+        generation: stored.map_or(0, |bytes| {
+            u32::from_be_bytes(bytes.try_into().expect("a data generation is 4 bytes"))
+        }),
+        ..DataRange::first(group)
+    })
+}
+
+/// Every `(user key, stored record)` of `group`'s live data, in key order.
 pub fn data_pairs(store: &dyn Store, group: GroupId) -> Result<Pairs, StoreError> {
+    let range = data_range(store, group)?;
     let mut pairs = Vec::new();
     store.scan(
-        ColumnFamily::data(group),
-        &super::group_prefix(group),
-        &group_end(group),
+        range.cf(),
+        &range.prefix(),
+        &range.end(),
         &mut |key, value| {
-            pairs.push((key.to_vec(), value.to_vec()));
+            pairs.push((DataRange::user_key(key).to_vec(), value.to_vec()));
             ControlFlow::Continue(())
         },
     )?;
     Ok(pairs)
 }
 
+/// The value a client would read for `key` of data group `group`, straight from the store.
+pub fn value(store: &dyn Store, group: GroupId, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    let range = data_range(store, group)?;
+    Ok(store
+        .get(range.cf(), &range.key(key))?
+        .map(|record| record[1..].to_vec()))
+}
+
+/// The index `group`'s log was last compacted to, or its last installed snapshot (0: never).
+pub fn snapshot_index(store: &dyn Store, group: GroupId) -> Result<u64, StoreError> {
+    let stored = store.get(
+        ColumnFamily::raft_state(group),
+        &StateKey::SnapshotMetadata.encode(group),
+    )?;
+    Ok(stored.map_or(0, |bytes| {
+        SnapshotMetadata::parse_from_bytes(&bytes)
+            .expect("stored snapshot metadata parses")
+            .index
+    }))
+}
+
 /// Checks the safety invariants over the durable state of several nodes of one cluster, live
 /// or crashed, for each of `groups`:
-/// - every two nodes applied the same entry (term and data) at every index both applied;
+/// - every two nodes applied the same entry (term and data) at every index both still hold
+///   (compacted entries are gone; see [`check_replicas_with`]);
 /// - for data groups, the nodes that applied the most hold the same KV data.
 ///
 /// Returns the first violation, naming the nodes, the group and the index.
 pub fn check_replicas(nodes: &[(NodeId, &dyn Store)], groups: &[GroupId]) -> Result<(), String> {
+    check_replicas_with(nodes, groups, &|_, _| Vec::new())
+}
+
+/// [`check_replicas`], with the entries each node applied and then compacted away, as a
+/// caller that kept them (the simulator's disk does) gives them: `compacted(node, group)`.
+pub fn check_replicas_with(
+    nodes: &[(NodeId, &dyn Store)],
+    groups: &[GroupId],
+    compacted: &dyn Fn(NodeId, GroupId) -> Vec<Entry>,
+) -> Result<(), String> {
     let read = |e: StoreError| format!("reading a store: {e}");
     for &group in groups {
         let mut logs = Vec::new();
         for &(id, store) in nodes {
             let applied = applied_index(store, group).map_err(read)?;
-            let entries = log_entries(store, group).map_err(read)?;
+            let mut entries: BTreeMap<u64, Entry> = compacted(id, group)
+                .into_iter()
+                .map(|entry| (entry.index, entry))
+                .collect();
+            for entry in log_entries(store, group).map_err(read)? {
+                entries.insert(entry.index, entry);
+            }
             logs.push((id, applied, entries));
         }
         for (i, (a, applied_a, log_a)) in logs.iter().enumerate() {
             for (b, applied_b, log_b) in &logs[i + 1..] {
                 let common = (*applied_a).min(*applied_b);
-                for index in 1..=common {
-                    let entry_a = log_a.iter().find(|e| e.index == index);
-                    let entry_b = log_b.iter().find(|e| e.index == index);
-                    if entry_a.map(|e| (e.term, &e.data)) != entry_b.map(|e| (e.term, &e.data)) {
+                for (index, entry_a) in log_a.range(..=common) {
+                    let Some(entry_b) = log_b.get(index) else {
+                        continue;
+                    };
+                    if (entry_a.term, &entry_a.data) != (entry_b.term, &entry_b.data) {
                         return Err(format!(
                             "group {group}: nodes {a} and {b} applied different entries at index {index}"
                         ));

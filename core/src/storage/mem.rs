@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 
-use super::{ColumnFamily, ScanVisitor, Store, StoreError, WriteBatch, WriteOp};
+use super::{ColumnFamily, ScanVisitor, Store, StoreError, StoreView, WriteBatch, WriteOp};
 
 type Family = BTreeMap<Vec<u8>, Vec<u8>>;
 
@@ -102,6 +102,29 @@ impl Store for MemStore {
             }
         }
         Ok(())
+    }
+
+    fn view(&self) -> Arc<dyn StoreView> {
+        Arc::new(MemView(self.fork()))
+    }
+}
+
+/// A [`MemStore`] copy that nothing writes to any more.
+struct MemView(MemStore);
+
+impl StoreView for MemView {
+    fn get(&self, cf: ColumnFamily, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Store::get(&self.0, cf, key)
+    }
+
+    fn scan(
+        &self,
+        cf: ColumnFamily,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut ScanVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        Store::scan(&self.0, cf, start, end, visit)
     }
 }
 

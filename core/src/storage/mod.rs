@@ -23,11 +23,12 @@ pub mod inspect;
 mod keys;
 mod mem;
 
-pub use keys::{data_key, group_end, group_prefix, user_key, LogKey, StateKey};
+pub use keys::{group_end, group_prefix, DataRange, LogKey, StateKey};
 pub use mem::MemStore;
 
 use std::fmt;
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
 use crate::ids::GroupId;
 
@@ -227,4 +228,26 @@ pub trait Store: Send {
     /// Applies `batch` atomically. It is visible to reads at once; it becomes durable no later
     /// than the next synced write.
     fn write(&mut self, batch: WriteBatch) -> Result<(), StoreError>;
+
+    /// A consistent view of the store as it is now: writes made afterwards do not show in it.
+    /// A leader streams a snapshot from one while it goes on applying entries. Cheap for
+    /// RocksDB (a sequence number); the in-memory stores copy.
+    fn view(&self) -> Arc<dyn StoreView>;
+}
+
+/// A read-only, point-in-time view of a [`Store`], made by [`Store::view`]. It may be read from
+/// any thread, long after it was made.
+pub trait StoreView: Send + Sync {
+    /// The value of `key` as it was when the view was made.
+    fn get(&self, cf: ColumnFamily, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Visits the pairs with `start <= key < end`, as they were when the view was made, in key
+    /// order until `visit` breaks.
+    fn scan(
+        &self,
+        cf: ColumnFamily,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut ScanVisitor<'_>,
+    ) -> Result<(), StoreError>;
 }

@@ -7,45 +7,45 @@
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
-use crate::ids::{GroupId, NodeId};
+use crate::ids::NodeId;
 use crate::kv::{ApplyContext, Member, Proposal};
 use crate::reply::Reply;
-use crate::storage::{data_key, group_end, ColumnFamily, Store};
+use crate::storage::{DataRange, Store};
 
 const MEMBER_PREFIX: &[u8] = b"member/";
 
 /// Members as the system group's log has registered them.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Directory {
+    /// Where the records are: the generation changes when a snapshot is installed.
+    range: DataRange,
     members: BTreeMap<NodeId, Member>,
 }
 
 impl Directory {
-    /// Reads the directory from the `system_data` family.
-    pub(crate) fn load(store: &dyn Store) -> crate::Result<Directory> {
-        let mut directory = Directory::default();
+    /// Reads the directory from `range` of the `system_data` family.
+    pub(crate) fn load(range: DataRange, store: &dyn Store) -> crate::Result<Directory> {
+        let mut directory = Directory {
+            range,
+            members: BTreeMap::new(),
+        };
         let mut corrupt = false;
-        let start = data_key(GroupId::SYSTEM, MEMBER_PREFIX);
-        store.scan(
-            ColumnFamily::SystemData,
-            &start,
-            &group_end(GroupId::SYSTEM),
-            &mut |key, value| {
-                if !key.starts_with(&start) {
-                    return ControlFlow::Break(());
+        let start = range.key(MEMBER_PREFIX);
+        store.scan(range.cf(), &start, &range.end(), &mut |key, value| {
+            if !key.starts_with(&start) {
+                return ControlFlow::Break(());
+            }
+            match Proposal::decode(value) {
+                Some(Proposal::RegisterNode(member)) => {
+                    directory.members.insert(member.id, member);
+                    ControlFlow::Continue(())
                 }
-                match Proposal::decode(value) {
-                    Some(Proposal::RegisterNode(member)) => {
-                        directory.members.insert(member.id, member);
-                        ControlFlow::Continue(())
-                    }
-                    _ => {
-                        corrupt = true;
-                        ControlFlow::Break(())
-                    }
+                _ => {
+                    corrupt = true;
+                    ControlFlow::Break(())
                 }
-            },
-        )?;
+            }
+        })?;
         if corrupt {
             return Err(crate::Error::Corrupt("system directory record".to_owned()));
         }
@@ -59,9 +59,9 @@ impl Directory {
     pub(crate) fn apply(&mut self, cx: &mut ApplyContext<'_>, proposal: &Proposal) -> Reply {
         match proposal {
             Proposal::RegisterNode(member) => {
-                let mut key = data_key(GroupId::SYSTEM, MEMBER_PREFIX);
+                let mut key = self.range.key(MEMBER_PREFIX);
                 key.extend_from_slice(&member.id.0.to_be_bytes());
-                cx.put(ColumnFamily::SystemData, key, proposal.encode());
+                cx.put(self.range.cf(), key, proposal.encode());
                 self.members.insert(member.id, member.clone());
                 Reply::ok()
             }
@@ -74,6 +74,11 @@ impl Directory {
     /// The registered entry of `id`.
     pub(crate) fn member(&self, id: NodeId) -> Option<&Member> {
         self.members.get(&id)
+    }
+
+    /// Number of stored records (one per member).
+    pub(crate) fn record_count(&self) -> u64 {
+        self.members.len() as u64
     }
 
     /// Every registered member, by id.

@@ -37,6 +37,11 @@ pub struct ClusterOptions {
     /// Whether each node's configuration names the others' client addresses. When false,
     /// nodes learn them only through the system group's directory.
     pub config_names_client_addrs: bool,
+    /// Entries between log compactions (the spec's 10,000 unless a test wants them sooner).
+    pub snapshot_interval_entries: u64,
+    /// Whether a snapshot transfer may break off halfway (one in three), as a stream does
+    /// when the connection drops.
+    pub snapshot_interruptions: bool,
 }
 
 impl ClusterOptions {
@@ -49,8 +54,25 @@ impl ClusterOptions {
             fsync_latency: Duration::from_micros(100)..Duration::from_millis(2),
             faults: Faults::default(),
             config_names_client_addrs: true,
+            snapshot_interval_entries: 10_000,
+            snapshot_interruptions: false,
         }
     }
+}
+
+/// How long a snapshot transfer takes in the harness.
+const SNAPSHOT_TRANSFER_TIME: Duration = Duration::from_millis(20);
+/// Chunk size in the harness: small, so that every transfer has several.
+const SNAPSHOT_CHUNK_BYTES: usize = 256;
+
+/// A snapshot on its way from one node to another.
+struct Transfer {
+    arrives_at: Instant,
+    from: NodeId,
+    to: NodeId,
+    group: GroupId,
+    message: crate::eraftpb::Message,
+    source: crate::snapshot::SnapshotSource,
 }
 
 /// A request sent through [`Cluster::send`]; its reply arrives later.
@@ -80,6 +102,7 @@ pub struct Cluster {
     members: BTreeMap<NodeId, Member>,
     network: Network,
     replies: BTreeMap<RequestHandle, (Reply, Instant)>,
+    transfers: VecDeque<Transfer>,
     clients_started: u64,
     /// FNV-1a over every output of every node, in order.
     trace: u64,
@@ -116,6 +139,9 @@ impl Cluster {
                 requests_pending_max: 10_000,
                 message_bytes_max: 1024 * 1024,
                 inflight_messages_max: 256,
+                snapshot_interval_entries: options.snapshot_interval_entries,
+                snapshot_interval_bytes: 100_000_000,
+                raft_log_memory_bytes_max: 512 * 1024 * 1024,
                 rng_seed: rng.gen(),
                 #[cfg(feature = "planted-bugs")]
                 planted_bug: None,
@@ -141,6 +167,7 @@ impl Cluster {
             members,
             network,
             replies: BTreeMap::new(),
+            transfers: VecDeque::new(),
             clients_started: 0,
             trace: FNV_OFFSET,
             trace_log: None,
@@ -388,6 +415,11 @@ impl Cluster {
             self.drain(envelope.to);
         }
 
+        while self.transfers.front().is_some_and(|t| t.arrives_at <= now) {
+            let transfer = self.transfers.pop_front().expect("checked above");
+            self.deliver_snapshot(transfer);
+        }
+
         for id in self.node_ids() {
             loop {
                 let member = self.members.get_mut(&id).expect("known node");
@@ -421,8 +453,57 @@ impl Cluster {
         true
     }
 
+    /// Streams a snapshot whose transfer time is up, unless the link is cut or either end is
+    /// down, and tells the sender how it went.
+    fn deliver_snapshot(&mut self, transfer: Transfer) {
+        let now = at(self.now);
+        let blocked = self.network.is_blocked(transfer.from, transfer.to);
+        let interrupted = self.options.snapshot_interruptions && self.rng.gen_ratio(1, 3);
+        let mut delivered = false;
+        if let Some(node) = self
+            .members
+            .get_mut(&transfer.to)
+            .and_then(|m| m.node.as_mut())
+            .filter(|_| !blocked)
+        {
+            let id = crate::snapshot::SnapshotId::of(transfer.group, &transfer.message);
+            node.handle_snapshot_begin(now, transfer.group, transfer.message);
+            let chunks: Vec<_> = transfer
+                .source
+                .chunks(SNAPSHOT_CHUNK_BYTES)
+                .map(|chunk| chunk.expect("the in-memory store never fails"))
+                .collect();
+            let sent = if interrupted {
+                chunks.len() / 2
+            } else {
+                chunks.len()
+            };
+            for chunk in &chunks[..sent] {
+                node.handle_snapshot_chunk(now, id, &chunk.data);
+            }
+            if !interrupted {
+                node.handle_snapshot_end(now, id);
+                delivered = true;
+            }
+            self.events += 1;
+            self.drain(transfer.to);
+        }
+        if let Some(node) = self
+            .members
+            .get_mut(&transfer.from)
+            .and_then(|m| m.node.as_mut())
+        {
+            node.handle_snapshot_sent(now, transfer.group, transfer.to, delivered);
+            self.events += 1;
+            self.drain(transfer.from);
+        }
+    }
+
     fn next_event(&self) -> Option<Instant> {
         let mut next = self.network.next_delivery();
+        if let Some(transfer) = self.transfers.front() {
+            next = Some(next.map_or(transfer.arrives_at, |n| n.min(transfer.arrives_at)));
+        }
         for member in self.members.values() {
             let Some(node) = &member.node else { continue };
             for candidate in [
@@ -468,6 +549,23 @@ impl Cluster {
                         message,
                     };
                     self.network.send(now, envelope, &mut self.rng);
+                }
+                Output::SendSnapshot {
+                    to,
+                    group,
+                    message,
+                    source,
+                } => {
+                    let bytes = message.write_to_bytes().expect("messages serialise");
+                    self.trace = fnv(self.trace, &bytes);
+                    self.transfers.push_back(Transfer {
+                        arrives_at: now + SNAPSHOT_TRANSFER_TIME,
+                        from: id,
+                        to,
+                        group,
+                        message,
+                        source,
+                    });
                 }
                 Output::Persist(batch) => {
                     self.trace = fnv(self.trace, format!("{batch:?}").as_bytes());

@@ -79,10 +79,12 @@ mod sim {
                     }
                     let wall = Instant::now();
                     let mut simulated = Duration::ZERO;
+                    let mut installs = 0;
                     let mut failures = Vec::new();
                     for seed in first..first + seeds {
                         let report = run(s, seed, &options);
                         simulated += report.simulated;
+                        installs += report.snapshot_installs;
                         if !report.passed() {
                             print!("{}", describe(&report));
                             println!("  reproduce: {}", report.reproduce(options.planted_bug));
@@ -91,7 +93,7 @@ mod sim {
                     }
                     let wall = wall.elapsed();
                     println!(
-                        "{:<28} runs={seeds} failures={} simulated={:.0}s wall={:.1}s ratio={:.1} sim-s/wall-s",
+                        "{:<28} runs={seeds} failures={} snapshot_installs={installs} simulated={:.0}s wall={:.1}s ratio={:.1} sim-s/wall-s",
                         s.name,
                         failures.len(),
                         simulated.as_secs_f64(),

@@ -3,8 +3,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteOptions, DB};
-use seshat_core::storage::{ColumnFamily, ScanVisitor, Store, StoreError, WriteBatch, WriteOp};
+use rocksdb::{
+    ColumnFamilyDescriptor, Direction, IteratorMode, Options, ReadOptions, WriteOptions, DB,
+};
+use seshat_core::storage::{
+    ColumnFamily, ScanVisitor, Store, StoreError, StoreView, WriteBatch, WriteOp,
+};
 
 use crate::store::SyncWrite;
 
@@ -29,9 +33,7 @@ impl RocksStore {
     }
 
     fn handle(&self, cf: ColumnFamily) -> &rocksdb::ColumnFamily {
-        self.db
-            .cf_handle(cf.name())
-            .unwrap_or_else(|| panic!("column family {cf} was created at open"))
+        handle(&self.db, cf)
     }
 
     fn write_with(&self, batch: WriteBatch, sync: bool) -> Result<(), StoreError> {
@@ -67,19 +69,96 @@ impl Store for RocksStore {
         end: &[u8],
         visit: &mut ScanVisitor<'_>,
     ) -> Result<(), StoreError> {
-        let mode = IteratorMode::From(start, Direction::Forward);
-        for item in self.db.iterator_cf(self.handle(cf), mode) {
-            let (key, value) = item.map_err(|e| StoreError(e.to_string()))?;
-            if key.as_ref() >= end || visit(&key, &value).is_break() {
-                break;
-            }
-        }
-        Ok(())
+        let items = self.db.iterator_cf_opt(
+            self.handle(cf),
+            bounded(end),
+            IteratorMode::From(start, Direction::Forward),
+        );
+        visit_until(items, end, visit)
     }
 
     fn write(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
         self.write_with(batch, false)
     }
+
+    fn view(&self) -> Arc<dyn StoreView> {
+        Arc::new(RocksView::new(Arc::clone(&self.db)))
+    }
+}
+
+fn handle(db: &DB, cf: ColumnFamily) -> &rocksdb::ColumnFamily {
+    db.cf_handle(cf.name())
+        .unwrap_or_else(|| panic!("column family {cf} was created at open"))
+}
+
+/// A RocksDB snapshot: reads see the database as of one sequence number, however long the
+/// view is kept, at the cost of RocksDB keeping the versions it pins.
+struct RocksView {
+    // Declaration order is drop order: the snapshot is released before the handle that keeps
+    // the database it belongs to alive.
+    snapshot: rocksdb::Snapshot<'static>,
+    db: Arc<DB>,
+}
+
+impl RocksView {
+    fn new(db: Arc<DB>) -> RocksView {
+        let snapshot = db.snapshot();
+        // SAFETY: `Snapshot<'a>` only borrows the `DB` to release the snapshot on drop and to
+        // read through it. The `DB` lives on the heap behind `db`, which this struct owns and
+        // drops after `snapshot` (fields drop in declaration order), so the borrow outlives
+        // every use. rust-rocksdb has no owned snapshot type; TiKV's engine keeps an `Arc<DB>`
+        // beside a raw snapshot pointer the same way.
+        let snapshot = unsafe {
+            std::mem::transmute::<rocksdb::Snapshot<'_>, rocksdb::Snapshot<'static>>(snapshot)
+        };
+        RocksView { snapshot, db }
+    }
+}
+
+impl StoreView for RocksView {
+    fn get(&self, cf: ColumnFamily, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.snapshot
+            .get_cf(handle(&self.db, cf), key)
+            .map_err(|e| StoreError(e.to_string()))
+    }
+
+    fn scan(
+        &self,
+        cf: ColumnFamily,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut ScanVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        let items = self.snapshot.iterator_cf_opt(
+            handle(&self.db, cf),
+            bounded(end),
+            IteratorMode::From(start, Direction::Forward),
+        );
+        visit_until(items, end, visit)
+    }
+}
+
+/// Read options that let RocksDB stop at `end` instead of reading past it (through range
+/// tombstones of deleted generations, say).
+fn bounded(end: &[u8]) -> ReadOptions {
+    let mut options = ReadOptions::default();
+    options.set_iterate_upper_bound(end.to_vec());
+    options
+}
+
+/// Feeds `items` to `visit` until a key reaches `end` or `visit` breaks.
+fn visit_until(
+    items: impl Iterator<Item = Result<(Box<[u8]>, Box<[u8]>), rocksdb::Error>>,
+    end: &[u8],
+    visit: &mut ScanVisitor<'_>,
+) -> Result<(), StoreError> {
+    for item in items {
+        let (key, value) = item.map_err(|e| StoreError(e.to_string()))?;
+        if key.as_ref() >= end || visit(&key, &value).is_break() {
+            break;
+        }
+    }
+    Ok(())
 }
 
 impl SyncWrite for RocksStore {
@@ -123,6 +202,35 @@ mod tests {
             );
             assert_eq!(store.get(*cf, &[3]).unwrap(), Some(vec![i as u8, 3]));
         }
+    }
+
+    #[test]
+    fn a_view_keeps_reading_the_state_it_was_made_at() {
+        // Goal: a snapshot being streamed is not changed by writes applied meanwhile, and
+        // outlives the store handle it came from. Method: write, take a view, overwrite and
+        // delete, drop the store, read the view.
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = RocksStore::open(dir.path()).unwrap();
+        let mut batch = WriteBatch::new();
+        for k in 0u8..5 {
+            batch.put(ColumnFamily::DataKv, vec![k], vec![k]);
+        }
+        store.write(batch).unwrap();
+        let view = store.view();
+        let mut batch = WriteBatch::new();
+        batch.put(ColumnFamily::DataKv, vec![1], vec![99]);
+        batch.delete_range(ColumnFamily::DataKv, vec![2], vec![4]);
+        store.write(batch).unwrap();
+        drop(store);
+
+        assert_eq!(view.get(ColumnFamily::DataKv, &[1]).unwrap(), Some(vec![1]));
+        let mut seen = Vec::new();
+        view.scan(ColumnFamily::DataKv, &[1], &[4], &mut |k, v| {
+            seen.push((k[0], v[0]));
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        assert_eq!(seen, vec![(1, 1), (2, 2), (3, 3)]);
     }
 
     #[test]
