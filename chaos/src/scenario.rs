@@ -86,6 +86,12 @@ pub enum Fault {
     Latency(Duration),
     /// This percentage of packets is lost (streams retransmit them, later).
     PacketLoss(u32),
+    /// A new, empty node with this id starts with `bootstrap = false` and asks a member to add
+    /// it; it becomes a voter of every group on its own.
+    AddNode(u64),
+    /// An operator removes the node from every group (`seshat cluster remove-node`, sent to
+    /// another member), while the run goes on.
+    RemoveNode(Target),
 }
 
 /// A network profile for the whole run.
@@ -186,6 +192,8 @@ pub enum Check {
         /// The step that took the node away while the others compacted their logs.
         step: usize,
     },
+    /// Once healed, the data group's voters are exactly these nodes.
+    VotersAtEnd(Vec<u64>),
 }
 
 /// Every scenario, in the spec's order, then the nemesis.
@@ -372,6 +380,26 @@ pub fn all() -> Vec<Scenario> {
             vec![Check::NewLeaderWithin { step: 0, within: s(2) }],
         ),
         Scenario {
+            snapshot_interval_entries: Some(500),
+            ..scenario(
+                "membership-churn",
+                13,
+                "nodes join, leave and are replaced while a follower crashes and the leader is cut off",
+                vec![
+                    step(s(2), Fault::AddNode(4)),
+                    step(s(5), Fault::Crash(Target::Follower)),
+                    step(s(7), Fault::Restart(Target::SameAs(1))),
+                    step(s(9), Fault::RemoveNode(Target::Node(1))),
+                    step(s(12), Fault::Isolate(Target::Leader)),
+                    step(s(15), Fault::Heal),
+                    step(s(17), Fault::AddNode(5)),
+                    step(s(20), Fault::RemoveNode(Target::Node(2))),
+                ],
+                s(26),
+                vec![Check::VotersAtEnd(vec![3, 4, 5])],
+            )
+        },
+        Scenario {
             clocks: Clocks {
                 offset_max: s(30),
                 drift_ppm_max: 20_000,
@@ -447,7 +475,7 @@ mod tests {
         let scenarios = all();
         let mut numbers: Vec<u32> = scenarios.iter().map(|s| s.number).collect();
         numbers.sort_unstable();
-        assert_eq!(numbers, (0..=12).collect::<Vec<_>>());
+        assert_eq!(numbers, (0..=13).collect::<Vec<_>>());
         for scenario in &scenarios {
             for pair in scenario.schedule.windows(2) {
                 assert!(
@@ -466,7 +494,8 @@ mod tests {
             );
             for (index, step) in scenario.schedule.iter().enumerate() {
                 if let Fault::Crash(Target::SameAs(earlier))
-                | Fault::Restart(Target::SameAs(earlier)) = step.fault
+                | Fault::Restart(Target::SameAs(earlier))
+                | Fault::RemoveNode(Target::SameAs(earlier)) = step.fault
                 {
                     assert!(earlier < index, "{}: SameAs must look back", scenario.name);
                 }

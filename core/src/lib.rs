@@ -51,6 +51,7 @@ mod consensus;
 mod error;
 mod ids;
 mod kv;
+pub mod membership;
 mod node;
 mod output;
 mod reply;

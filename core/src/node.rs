@@ -9,10 +9,12 @@ use raft::StateRole;
 
 use crate::cmd::key_hash_slot;
 use crate::consensus::{
-    Group, GroupConfig, GroupStatus, LogView, Machine, Outbox, PendingRead, ReadKind, RequestKey,
+    is_removal_notice, Group, GroupConfig, GroupStatus, LogView, Machine, Outbox, PendingRead,
+    ReadKind, RequestKey,
 };
 use crate::ids::{ClientId, GroupId, NodeId, RequestId};
 use crate::kv::{Keyspace, Member, Proposal};
+use crate::membership::MembershipChange;
 use crate::output::Output;
 use crate::reply::Reply;
 use crate::request::Request;
@@ -136,6 +138,12 @@ impl NodeConfig {
     }
 }
 
+/// The answer of a node that does not lead the group an operator's request is for: the leader
+/// it knows (0 if none), so the caller can go there.
+fn not_leader(leader: Option<NodeId>) -> Reply {
+    Reply::error(format!("NOTLEADER {}", leader.map_or(0, |id| id.0)))
+}
+
 /// Where `group`'s state-machine data lives, as the store records it.
 fn load_data_range(group: GroupId, store: &dyn Store) -> crate::Result<DataRange> {
     let key = StateKey::DataGeneration.encode(group);
@@ -215,16 +223,11 @@ impl Node {
     /// Interval between attempts to register this node's addresses in the system group.
     const REGISTER_RETRY: Duration = Duration::from_secs(1);
 
-    /// Starts a node over `store`: from its contents after a restart, or bootstrapping a new
-    /// cluster from `config.bootstrap_members` when the store is empty.
+    /// Starts a node over `store`: from its contents after a restart, or, when the store is
+    /// empty, bootstrapping a new cluster from `config.bootstrap_members`, or (no bootstrap
+    /// members) as a node that joins a running cluster: its groups have no configuration
+    /// until a leader adds it and sends it a snapshot.
     pub fn new(config: NodeConfig, mut store: Box<dyn Store>, now: Now) -> crate::Result<Node> {
-        if config.bootstrap_members.is_empty() {
-            return Err(crate::Error::Config(
-                "cluster.bootstrap: joining a running cluster arrives with membership changes \
-                 (issue #5); set bootstrap = true with initial_members"
-                    .to_owned(),
-            ));
-        }
         let mut groups = BTreeMap::new();
         let group_ids =
             std::iter::once(GroupId::SYSTEM).chain((1..=config.data_groups).map(GroupId));
@@ -307,13 +310,26 @@ impl Node {
 
     /// Feeds a Raft message a peer sent for `group`. Messages for unknown groups, or that
     /// raft-rs rejects, are dropped and counted. So is a `MsgSnapshot`: snapshots arrive
-    /// through [`Node::handle_snapshot_begin`], with their data.
+    /// through [`Node::handle_snapshot_begin`], with their data. A leader answers a message
+    /// from a node no longer in the group with a removal notice instead.
     pub fn handle_message(&mut self, now: Now, group: GroupId, message: Message) {
         self.advance_clock(now);
         let Some(target) = self.groups.get_mut(&group) else {
             self.messages_dropped += 1;
             return;
         };
+        if is_removal_notice(&message) {
+            target.on_removal_notice(&message);
+            return;
+        }
+        if let Some(notice) = target.removal_notice_for(NodeId(message.from)) {
+            self.outbox.outputs.push_back(Output::Send {
+                to: NodeId(message.from),
+                group,
+                message: notice,
+            });
+            return;
+        }
         if message.get_msg_type() == raft::eraftpb::MessageType::MsgSnapshot
             || target.step(message).is_err()
         {
@@ -389,6 +405,18 @@ impl Node {
         {
             let info = self.render_info(sections, *connected_clients);
             self.reply_now(key, Reply::Verbatim(info));
+            return;
+        }
+        let is_admin = matches!(
+            request,
+            Request::ChangeMembership { .. } | Request::TransferLeader { .. }
+        );
+        if self.is_removed() && !is_admin {
+            let text = format!(
+                "ERR node {} was removed from the cluster and no longer serves; use another node",
+                self.config.id
+            );
+            self.reply_now(key, Reply::error(text));
             return;
         }
         if self.outstanding.len() >= self.config.requests_pending_max {
@@ -514,6 +542,24 @@ impl Node {
         if !self.outstanding.contains_key(&key) {
             return; // Answered already (it timed out while parked).
         }
+        let request = match request {
+            Request::ChangeMembership { group, change } => {
+                self.change_membership(key, group, &change);
+                return;
+            }
+            Request::TransferLeader { group, to } => {
+                let reply = match self.groups.get_mut(&group) {
+                    None => Reply::error(format!("ERR no group {group}")),
+                    Some(target) if target.is_leader() => target
+                        .transfer_leader(to)
+                        .map_or_else(|reply| reply, |()| Reply::ok()),
+                    Some(target) => not_leader(target.leader()),
+                };
+                self.complete(key, reply);
+                return;
+            }
+            request => request,
+        };
         let group_id = match request.first_key() {
             Some(first) => self.group_for_key(first),
             None => GroupId::FIRST_DATA,
@@ -534,7 +580,11 @@ impl Node {
             Request::Del { keys } if is_leader => {
                 self.propose(group_id, key, Proposal::Del(keys));
             }
-            Request::Info { .. } => unreachable!("INFO is answered without dispatch"),
+            Request::Info { .. }
+            | Request::ChangeMembership { .. }
+            | Request::TransferLeader { .. } => {
+                unreachable!("answered before routing by key")
+            }
             request => match leader.and_then(|leader| self.client_addr_of(leader)) {
                 Some(addr) => {
                     let slot = request.first_key().map_or(0, |k| key_hash_slot(k));
@@ -546,6 +596,43 @@ impl Node {
                 }
             },
         }
+    }
+
+    fn change_membership(&mut self, key: RequestKey, group: GroupId, change: &MembershipChange) {
+        let Some(target) = self.groups.get_mut(&group) else {
+            self.complete(key, Reply::error(format!("ERR no group {group}")));
+            return;
+        };
+        if !target.is_leader() {
+            let reply = not_leader(target.leader());
+            self.complete(key, reply);
+            return;
+        }
+        match target.propose_membership(key, change, &mut self.outbox) {
+            Ok(()) => self.set_stage(key, Stage::Proposed),
+            Err(reply) => self.complete(key, reply),
+        }
+    }
+
+    /// Whether this node was a member of the cluster and has been removed from it (or is
+    /// being removed: it is no voter or learner of the system group's incoming
+    /// configuration). It still takes part in Raft while a joint configuration lasts, but
+    /// answers clients that it was removed.
+    pub fn is_removed(&self) -> bool {
+        let system = &self.groups[&GroupId::SYSTEM];
+        system.has_configuration() && !system.stays_member()
+    }
+
+    /// The internal addresses of the members the system group's directory knows, this node's
+    /// included. The runtime connects to the ones it has no link to yet.
+    pub fn peer_addrs(&self) -> Vec<(NodeId, String)> {
+        let Machine::System(directory) = self.groups[&GroupId::SYSTEM].machine() else {
+            unreachable!("group 0 runs the directory");
+        };
+        directory
+            .members()
+            .map(|member| (member.id, member.internal_addr.clone()))
+            .collect()
     }
 
     fn read(&mut self, group_id: GroupId, key: RequestKey, kind: ReadKind) {
@@ -769,7 +856,8 @@ impl Node {
                     info,
                     "group{}:role={:?},term={},leader={},commit_index={},applied_index={},\
                      last_index={},snapshot_index={},log_entries={},log_bytes={},\
-                     compactions={},snapshots_sent={},snapshots_installed={},voters={:?}\r\n",
+                     compactions={},snapshots_sent={},snapshots_installed={},voters={:?},\
+                     learners={:?},voters_outgoing={:?}\r\n",
                     status.group,
                     status.role,
                     status.term,
@@ -784,6 +872,8 @@ impl Node {
                     status.snapshots.sent,
                     status.snapshots.installed,
                     status.voters,
+                    status.learners,
+                    status.voters_outgoing,
                 );
             }
             let Machine::System(directory) = self.groups[&GroupId::SYSTEM].machine() else {

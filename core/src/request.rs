@@ -4,6 +4,9 @@
 
 use bytes::Bytes;
 
+use crate::ids::{GroupId, NodeId};
+use crate::membership::MembershipChange;
+
 /// A request for the node, already parsed and checked against the limits.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
@@ -33,6 +36,22 @@ pub enum Request {
         sections: Vec<String>,
         /// Connections open on this node, as counted by the runtime.
         connected_clients: u64,
+    },
+    /// An operator's change of `group`'s membership (not a Redis command: the admin RPC sends
+    /// it). Only the group's leader accepts it; others answer `NOTLEADER <leader id>`.
+    ChangeMembership {
+        /// The group.
+        group: GroupId,
+        /// The change.
+        change: MembershipChange,
+    },
+    /// An operator's request that `to` lead `group`, answered `OK` once the leader has begun
+    /// the handover (or `NOTLEADER <leader id>`).
+    TransferLeader {
+        /// The group.
+        group: GroupId,
+        /// The voter to hand leadership to.
+        to: NodeId,
     },
 }
 
@@ -68,7 +87,10 @@ impl Request {
             Request::Get { key } => Some(key),
             Request::Set(set) => Some(&set.key),
             Request::Del { keys } | Request::Exists { keys } => keys.first(),
-            Request::DbSize | Request::Info { .. } => None,
+            Request::DbSize
+            | Request::Info { .. }
+            | Request::ChangeMembership { .. }
+            | Request::TransferLeader { .. } => None,
         }
     }
 }

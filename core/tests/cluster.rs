@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use seshat_core::cmd::key_hash_slot;
+use seshat_core::membership::MembershipChange;
 use seshat_core::testkit::{Cluster, ClusterOptions, Faults};
 use seshat_core::{GroupId, NodeId, Reply, Request, SetCondition, SetRequest};
 
@@ -484,6 +485,208 @@ fn a_follower_behind_the_compacted_log_catches_up_by_snapshot() {
             cluster.restart(leader);
             cluster.run_for(3 * SECOND);
             cluster.assert_consistent();
+        },
+    );
+}
+
+/// Sends `request` to whichever node leads `group` until one accepts it: `NOTLEADER` and
+/// `TRYAGAIN` answers are retried, as the admin tool does.
+fn at_leader(cluster: &mut Cluster, group: GroupId, request: Request) -> Reply {
+    for _ in 0..100 {
+        let Some(leader) = cluster.leader(group) else {
+            cluster.run_for(SECOND / 5);
+            continue;
+        };
+        match cluster.call(leader, request.clone(), 10 * SECOND) {
+            Some(reply)
+                if is_error_with(&reply, "NOTLEADER") || is_error_with(&reply, "TRYAGAIN") =>
+            {
+                cluster.run_for(SECOND / 5);
+            }
+            Some(reply) => return reply,
+            None => {}
+        }
+    }
+    panic!("no leader of group {group} accepted {request:?}");
+}
+
+fn change(cluster: &mut Cluster, group: GroupId, change: MembershipChange) {
+    let reply = at_leader(
+        cluster,
+        group,
+        Request::ChangeMembership {
+            group,
+            change: change.clone(),
+        },
+    );
+    assert_eq!(reply, Reply::ok(), "{change:?} in group {group}");
+}
+
+/// Runs until `done` holds for the status of `group` at its leader.
+fn wait_for_leader_status(
+    cluster: &mut Cluster,
+    group: GroupId,
+    what: &str,
+    done: impl Fn(&seshat_core::GroupStatus) -> bool,
+) {
+    let ok = cluster.run_until(20 * SECOND, |cluster| {
+        cluster
+            .leader(group)
+            .and_then(|leader| cluster.node(leader))
+            .and_then(|node| node.status().into_iter().find(|s| s.group == group))
+            .is_some_and(|status| done(&status))
+    });
+    assert!(ok, "group {group}: {what}");
+}
+
+#[test]
+fn the_cluster_grows_to_five_and_shrinks_to_three_without_losing_a_write() {
+    // Goal: membership changes through joint consensus keep every acknowledged write. Method:
+    // with writes between every step, add nodes 4 and 5 to both groups as learners (they
+    // start from a snapshot), promote them, hand leadership to node 4, remove nodes 1 and 2,
+    // then read every acknowledged write from the three that remain; the removed nodes say
+    // they were removed.
+    for_each_seed(
+        "the_cluster_grows_to_five_and_shrinks_to_three_without_losing_a_write",
+        |seed| {
+            let mut cluster = cluster(seed);
+            leader_of(&mut cluster, DATA, &[]);
+            leader_of(&mut cluster, GroupId::SYSTEM, &[]);
+            let mut acknowledged = Vec::new();
+            let mut write = |cluster: &mut Cluster, round: usize| {
+                for i in 0..5 {
+                    let key = format!("m{round}-{i}");
+                    if at_leader(cluster, DATA, set(&key, &key)) == Reply::ok() {
+                        acknowledged.push(key);
+                    }
+                }
+            };
+            let groups = [GroupId::SYSTEM, DATA];
+            write(&mut cluster, 0);
+            for (round, id) in [(1, NodeId(4)), (2, NodeId(5))] {
+                cluster.add_node(id);
+                for group in groups {
+                    let learner = MembershipChange::AddLearner {
+                        node: id,
+                        client_addr: format!("node{}:6379", id.0),
+                        internal_addr: format!("node{}:7379", id.0),
+                    };
+                    change(&mut cluster, group, learner);
+                    write(&mut cluster, round * 10);
+                    let caught_up = cluster.run_until(20 * SECOND, |cluster| {
+                        let Some(leader) = cluster.leader(group) else {
+                            return false;
+                        };
+                        let commit = status(cluster, leader, group).commit_index;
+                        status(cluster, id, group).applied_index >= commit
+                    });
+                    assert!(
+                        caught_up,
+                        "node {id} never caught up in group {group}: {:?} leader {:?}",
+                        status(&cluster, id, group),
+                        cluster.leader(group).map(|l| status(&cluster, l, group))
+                    );
+                    assert!(
+                        status(&cluster, id, group).snapshots.installed >= 1,
+                        "joined without a snapshot"
+                    );
+                    change(&mut cluster, group, MembershipChange::Promote(id));
+                    write(&mut cluster, round * 10 + 1);
+                    wait_for_leader_status(
+                        &mut cluster,
+                        group,
+                        "promotion never left the joint configuration",
+                        |s| s.voters.contains(&id.0) && s.voters_outgoing.is_empty(),
+                    );
+                }
+            }
+            // A transfer gives up if its messages are lost (lossy seeds): ask again.
+            for group in groups {
+                let took_over = (0..10).any(|_| {
+                    let reply = at_leader(
+                        &mut cluster,
+                        group,
+                        Request::TransferLeader {
+                            group,
+                            to: NodeId(4),
+                        },
+                    );
+                    assert_eq!(reply, Reply::ok());
+                    cluster.run_until(3 * SECOND, |cluster| {
+                        cluster.leader(group) == Some(NodeId(4))
+                    })
+                });
+                assert!(took_over, "group {group}: node 4 never took over");
+            }
+            for (round, id) in [(3, NodeId(1)), (4, NodeId(2))] {
+                for group in groups {
+                    change(&mut cluster, group, MembershipChange::Remove(id));
+                    write(&mut cluster, round * 10);
+                    wait_for_leader_status(
+                        &mut cluster,
+                        group,
+                        "removal never left the joint configuration",
+                        |s| !s.voters.contains(&id.0) && s.voters_outgoing.is_empty(),
+                    );
+                }
+            }
+            write(&mut cluster, 50);
+            let leader = leader_of(&mut cluster, DATA, &[NodeId(1), NodeId(2)]);
+            assert!(leader.0 >= 3, "a removed node leads");
+            let mut voters = status(&cluster, leader, DATA).voters;
+            voters.sort_unstable();
+            assert_eq!(voters, vec![3, 4, 5]);
+            for key in &acknowledged {
+                let reply = cluster.call(leader, get(key), 10 * SECOND);
+                assert_eq!(
+                    reply,
+                    Some(bulk(key)),
+                    "acknowledged {key} on node {leader}"
+                );
+            }
+            assert!(
+                acknowledged.len() >= 40,
+                "only {} writes acknowledged",
+                acknowledged.len()
+            );
+            // A removed node that never heard the outcome campaigns, and the leader tells it.
+            cluster.run_for(3 * SECOND);
+            for removed in [NodeId(1), NodeId(2)] {
+                let reply = cluster.call(removed, get("m0-0"), 10 * SECOND);
+                assert!(
+                    matches!(&reply, Some(Reply::Error(text)) if text.contains("was removed")),
+                    "node {removed} answered {reply:?}"
+                );
+            }
+            cluster.assert_consistent();
+        },
+    );
+}
+
+#[test]
+fn a_leader_that_removes_itself_hands_leadership_over() {
+    // Goal: removing the leader itself (no transfer first) does not leave the group with a
+    // leader that can propose nothing. Method: remove the data group's leader at the leader,
+    // then write through whoever leads next.
+    for_each_seed(
+        "a_leader_that_removes_itself_hands_leadership_over",
+        |seed| {
+            let mut cluster = cluster(seed);
+            let leader = leader_of(&mut cluster, DATA, &[]);
+            change(&mut cluster, DATA, MembershipChange::Remove(leader));
+            let handed_over = cluster.run_until(10 * SECOND, |cluster| {
+                cluster.leader(DATA).is_some_and(|next| next != leader)
+            });
+            assert!(handed_over, "node {leader} kept leading after its removal");
+            let reply = at_leader(&mut cluster, DATA, set("after", "removal"));
+            assert_eq!(reply, Reply::ok());
+            let next = cluster.leader(DATA).expect("a leader");
+            let mut voters = status(&cluster, next, DATA).voters;
+            voters.sort_unstable();
+            assert!(
+                !voters.contains(&leader.0) && voters.len() == 2,
+                "{voters:?}"
+            );
         },
     );
 }

@@ -26,6 +26,7 @@ mod tests {
                 group: 1,
                 message: vec![8, 1, 16, 2],
             }],
+            from_addr: "127.0.0.1:7379".to_owned(),
         };
         let bytes = batch.encode_to_vec();
         assert_eq!(RaftBatch::decode(bytes.as_slice()).unwrap(), batch);

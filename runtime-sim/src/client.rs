@@ -266,6 +266,8 @@ fn error_ending(reply: &Reply) -> Ending {
         Reply::Error(text) if text.starts_with("NOQUORUM") => Ending::NoQuorum,
         Reply::Error(text) if text.starts_with("TRYAGAIN") => Ending::TryAgain,
         Reply::Error(text) if text.starts_with("MOVED") => Ending::Redirected,
+        // A removed node proposes nothing: the write certainly did not happen there.
+        Reply::Error(text) if text.contains("was removed") => Ending::TryAgain,
         Reply::Error(text) => Ending::Error(text.clone()),
         other => Ending::Error(format!("unexpected reply {other:?}")),
     }

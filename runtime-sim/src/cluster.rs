@@ -72,12 +72,19 @@ struct Server {
 
 /// The cluster.
 pub struct SimCluster {
+    /// `servers[i]` is node `i + 1`.
     servers: Vec<Server>,
+    options: ClusterOptions,
 }
 
 /// The IP of node `id`.
 pub fn node_ip(id: NodeId) -> IpAddr {
     IpAddr::from([10, 0, 0, id.0 as u8])
+}
+
+/// The internal (gRPC) address of node `id`.
+pub fn internal_addr(id: NodeId) -> String {
+    format!("{}:{INTERNAL_PORT}", node_ip(id))
 }
 
 /// The Redis address of node `id`.
@@ -89,41 +96,81 @@ impl SimCluster {
     /// Starts the nodes. Must run inside a madsim runtime.
     pub fn start(options: &ClusterOptions) -> SimCluster {
         let ids: Vec<NodeId> = (1..=options.nodes).map(NodeId).collect();
-        let mut servers = Vec::new();
+        let mut cluster = SimCluster {
+            servers: Vec::new(),
+            options: options.clone(),
+        };
         for &id in &ids {
-            let config = node_config_file(id, &ids, options);
-            let disk = SimDisk::new();
-            let status = Arc::new(Mutex::new(None));
-            let skew = random_skew(options);
-            let handle = Handle::current()
-                .create_node()
-                .name(format!("node{}", id.0))
-                .ip(node_ip(id))
-                .init({
-                    let disk = disk.clone();
-                    let status = status.clone();
-                    let options = options.clone();
-                    move || {
-                        run_node(
-                            config.clone(),
-                            disk.clone(),
-                            status.clone(),
-                            skew,
-                            options.clone(),
-                        )
-                    }
-                })
-                .build();
-            servers.push(Server {
-                id,
-                handle,
-                disk,
-                status,
-                up: true,
-                skew,
-            });
+            let config = node_config_file(id, &ids, options, None);
+            cluster.spawn(id, config);
         }
-        SimCluster { servers }
+        cluster
+    }
+
+    /// Starts a new, empty node `id` that joins through member `via` (`bootstrap = false`).
+    ///
+    /// # Panics
+    /// If `id` is not the next id.
+    pub fn add_node(&mut self, id: NodeId, via: NodeId) {
+        assert_eq!(
+            id.0,
+            self.servers.len() as u64 + 1,
+            "nodes are added in id order"
+        );
+        let founders: Vec<NodeId> = (1..=self.options.nodes).map(NodeId).collect();
+        let config = node_config_file(id, &founders, &self.options, Some(via));
+        self.spawn(id, config);
+    }
+
+    fn spawn(&mut self, id: NodeId, config: Config) {
+        let disk = SimDisk::new();
+        let status = Arc::new(Mutex::new(None));
+        let skew = random_skew(&self.options);
+        let handle = Handle::current()
+            .create_node()
+            .name(format!("node{}", id.0))
+            .ip(node_ip(id))
+            .init({
+                let disk = disk.clone();
+                let status = status.clone();
+                let options = self.options.clone();
+                move || {
+                    run_node(
+                        config.clone(),
+                        disk.clone(),
+                        status.clone(),
+                        skew,
+                        options.clone(),
+                    )
+                }
+            })
+            .build();
+        self.servers.push(Server {
+            id,
+            handle,
+            disk,
+            status,
+            up: true,
+            skew,
+        });
+    }
+
+    /// The data group's voters and learners as its leader sees them, or every node when no
+    /// leader is known.
+    pub fn members(&self) -> Vec<NodeId> {
+        match self.leader().and_then(|id| self.data_group(id)) {
+            Some(group) => {
+                let mut members: Vec<NodeId> = group
+                    .voters
+                    .iter()
+                    .chain(&group.learners)
+                    .map(|&id| NodeId(id))
+                    .collect();
+                members.sort_unstable();
+                members
+            }
+            None => self.ids(),
+        }
     }
 
     /// The ids of every node.
@@ -280,7 +327,21 @@ async fn run_node(
 }
 
 /// The configuration file a node of the simulated cluster would have.
-fn node_config_file(id: NodeId, ids: &[NodeId], options: &ClusterOptions) -> Config {
+/// The configuration file of node `id`: a founding member of `ids`, or, with `join_via`, a
+/// node that joins through that member.
+fn node_config_file(
+    id: NodeId,
+    ids: &[NodeId],
+    options: &ClusterOptions,
+    join_via: Option<NodeId>,
+) -> Config {
+    let cluster = match join_via {
+        None => "bootstrap = true\ninitial_members = [{members}]".to_owned(),
+        Some(via) => format!(
+            "bootstrap = false\njoin_addr = \"{}:{INTERNAL_PORT}\"",
+            node_ip(via)
+        ),
+    };
     let members: Vec<String> = ids
         .iter()
         .map(|&peer| {
@@ -303,8 +364,7 @@ advertise_addr = "{ip}:{INTERNAL_PORT}"
 advertise_client_addr = "{ip}:{CLIENT_PORT}"
 
 [cluster]
-bootstrap = true
-initial_members = [{members}]
+{cluster}
 
 [raft]
 heartbeat_interval_ms = 100
@@ -318,7 +378,7 @@ raft_rpc_timeout_secs = 1
 "#,
         id = id.0,
         ip = node_ip(id),
-        members = members.join(", "),
+        cluster = cluster.replace("{members}", &members.join(", ")),
         timeout = options.request_timeout.as_secs().max(1),
         snapshot_interval_entries = options.snapshot_interval_entries,
     );

@@ -21,7 +21,7 @@ use seshat_core::{GroupId, NodeId, PlantedBug, StateRole};
 use tokio::time::Instant;
 
 use crate::client::{run_client, Ending, Recording, Workload};
-use crate::cluster::{client_addr, ClusterOptions, SimCluster};
+use crate::cluster::{client_addr, internal_addr, ClusterOptions, SimCluster};
 use crate::disk::SimDisk;
 
 /// How often the harness looks at the nodes' published state.
@@ -175,7 +175,7 @@ struct Sample {
 struct Observer {
     start: Instant,
     samples: Vec<Sample>,
-    last: Vec<Option<(bool, bool, u64)>>,
+    last: BTreeMap<NodeId, (bool, bool, u64)>,
 }
 
 impl Observer {
@@ -187,9 +187,7 @@ impl Observer {
                 Some(group) => (true, group.role == StateRole::Leader, group.term),
                 None => (false, false, 0),
             };
-            let slot = &mut self.last[(id.0 - 1) as usize];
-            if *slot != Some(now) {
-                *slot = Some(now);
+            if self.last.insert(id, now) != Some(now) {
                 self.samples.push(Sample {
                     at,
                     node: id,
@@ -234,7 +232,7 @@ async fn play(scenario: Scenario, seed: u64, options: RunOptions) -> Report {
     let mut observer = Observer {
         start,
         samples: Vec::new(),
-        last: vec![None; cluster.ids().len()],
+        last: BTreeMap::new(),
     };
     observer.sample(&cluster);
     let recording = Arc::new(Mutex::new(Recording::default()));
@@ -257,6 +255,7 @@ async fn play(scenario: Scenario, seed: u64, options: RunOptions) -> Report {
     // The fault schedule.
     let mut played: Vec<Played> = Vec::new();
     let mut paused: Vec<(Duration, NodeId)> = Vec::new();
+    let mut removals = Vec::new();
     let mut steps = schedule.iter().peekable();
     while start.elapsed() < scenario.duration {
         paused.retain(|&(until, id)| {
@@ -275,6 +274,18 @@ async fn play(scenario: Scenario, seed: u64, options: RunOptions) -> Report {
                 &mut observer,
             )
             .await;
+            if let Fault::RemoveNode(_) = step.fault {
+                // An operator's command, running while the schedule goes on.
+                let removed = hit.0[0];
+                let via = cluster
+                    .members()
+                    .into_iter()
+                    .find(|&id| id != removed && cluster.is_up(id))
+                    .unwrap_or(NodeId(1));
+                let admin = seshat_runtime_tokio::admin::Admin::new(internal_addr(via));
+                let task = clients_node.spawn(async move { admin.remove_node(removed.0).await });
+                removals.push((removed, task));
+            }
             if let Fault::Pause(_, pause) = step.fault {
                 paused.extend(hit.0.iter().map(|&id| (start.elapsed() + pause, id)));
             }
@@ -304,6 +315,29 @@ async fn play(scenario: Scenario, seed: u64, options: RunOptions) -> Report {
     for client in clients {
         client.await.expect("a client task");
     }
+    for (removed, task) in removals {
+        match tokio::time::timeout(CONVERGE_MAX, task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(error))) => {
+                failures.push(format!("liveness: removing node {removed}: {error:#}"))
+            }
+            Ok(Err(_)) => failures.push(format!("removing node {removed}: the task failed")),
+            Err(_) => failures.push(format!(
+                "liveness: removing node {removed} did not finish within {CONVERGE_MAX:?} of healing"
+            )),
+        }
+    }
+    if let Some(expected) = scenario.checks.iter().find_map(|check| match check {
+        Check::VotersAtEnd(voters) => Some(voters.clone()),
+        _ => None,
+    }) {
+        // Joining nodes finish joining on their own once the cluster has healed.
+        let deadline = Instant::now() + CONVERGE_MAX;
+        while voters_at_leader(&cluster).as_ref() != Some(&expected) && Instant::now() < deadline {
+            observer.sample(&cluster);
+            tokio::time::sleep(SAMPLE_EVERY).await;
+        }
+    }
     let converged = converge(&cluster, &clients_node, &mut observer).await;
     if let Err(why) = &converged {
         failures.push(format!(
@@ -318,11 +352,15 @@ async fn play(scenario: Scenario, seed: u64, options: RunOptions) -> Report {
         .iter()
         .map(|(id, disk)| (*id, disk as &dyn Store))
         .collect();
+    let members = cluster.members();
+    let voters = voters_at_leader(&cluster);
     failures.extend(check_run(
         &scenario,
         &recording,
         &disks,
         &stores,
+        &members,
+        voters.as_deref(),
         &played,
         &observer.samples,
         converged.is_ok(),
@@ -474,6 +512,16 @@ async fn apply(
             set_loss(f64::from(percent) / 100.0);
             Vec::new()
         }
+        Fault::AddNode(id) => {
+            // Join through a member that is up: the leader if there is one.
+            let via = leader
+                .or_else(|| cluster.members().into_iter().find(|&m| cluster.is_up(m)))
+                .unwrap_or(NodeId(1));
+            cluster.add_node(NodeId(id), via);
+            vec![NodeId(id)]
+        }
+        // The caller starts the operator's command.
+        Fault::RemoveNode(target) => vec![resolve(target)],
     };
     (nodes, leader, term)
 }
@@ -505,8 +553,9 @@ async fn converge(
     }
     loop {
         observer.sample(cluster);
+        // Removed nodes stay behind for good: only members must catch up.
         let groups: Vec<_> = cluster
-            .ids()
+            .members()
             .into_iter()
             .map(|id| cluster.data_group(id))
             .collect();
@@ -538,6 +587,17 @@ async fn converge(
     }
 }
 
+/// The data group's voters at its leader, sorted, once it is in no joint configuration.
+fn voters_at_leader(cluster: &SimCluster) -> Option<Vec<u64>> {
+    let group = cluster.data_group(cluster.leader()?)?;
+    if !group.voters_outgoing.is_empty() {
+        return None;
+    }
+    let mut voters = group.voters;
+    voters.sort_unstable();
+    Some(voters)
+}
+
 /// Sets a probe key until some node acknowledges it or `deadline` passes.
 async fn probe_write(nodes: Vec<String>, deadline: Instant) -> bool {
     let mut attempt = 0u64;
@@ -553,11 +613,14 @@ async fn probe_write(nodes: Vec<String>, deadline: Instant) -> bool {
 }
 
 /// Every check of the run: the ones every run gets, then the scenario's own.
+#[allow(clippy::too_many_arguments)]
 fn check_run(
     scenario: &Scenario,
     recording: &Recording,
     disks: &[(NodeId, SimDisk)],
     stores: &[(NodeId, &dyn Store)],
+    members: &[NodeId],
+    voters: Option<&[u64]>,
     played: &[Played],
     samples: &[Sample],
     converged: bool,
@@ -585,7 +648,11 @@ fn check_run(
             failures.push(format!("linearizability undecided: {outcome:?}"))
         }
     }
-    let logs = applied_logs(disks);
+    // Removed nodes stopped applying for good: the every-node checks are for members.
+    let logs: Vec<AppliedLog> = applied_logs(disks)
+        .into_iter()
+        .filter(|log| members.contains(&log.node))
+        .collect();
     for record in recording.history.records() {
         if let (Operation::Set { value, .. }, Completion::Returned { .. }) =
             (&record.operation, &record.completion)
@@ -613,7 +680,7 @@ fn check_run(
     let at = |step: usize| played.get(step).map(|p| p.at);
     for check in &scenario.checks {
         if let Some(failure) = scenario_check(
-            check, recording, stores, played, samples, &logs, &at, converged,
+            check, recording, stores, voters, played, samples, &logs, &at, converged,
         ) {
             failures.push(format!("{check:?}: {failure}"));
         }
@@ -681,6 +748,7 @@ fn scenario_check(
     check: &Check,
     recording: &Recording,
     stores: &[(NodeId, &dyn Store)],
+    voters: Option<&[u64]>,
     played: &[Played],
     samples: &[Sample],
     logs: &[AppliedLog],
@@ -826,6 +894,10 @@ fn scenario_check(
             let range = inspect::data_range(store, GroupId::FIRST_DATA).ok()?;
             (range.generation == 0).then(|| format!("node {node} installed no snapshot"))
         }
+        Check::VotersAtEnd(ref expected) => match voters {
+            Some(voters) if voters == expected.as_slice() => None,
+            voters => Some(format!("the voters are {voters:?}")),
+        },
         Check::LogEntriesAtMost(limit) => stores.iter().find_map(|&(id, store)| {
             let entries = inspect::log_entries(store, GroupId::FIRST_DATA).ok()?.len() as u64;
             (entries > limit).then(|| format!("node {id} holds {entries} log entries"))

@@ -121,6 +121,11 @@ fn s12_leader_pause() {
 }
 
 #[test]
+fn s13_membership_churn() {
+    passes("membership-churn");
+}
+
+#[test]
 fn nemesis() {
     passes("nemesis");
 }

@@ -69,6 +69,13 @@ pub enum Event {
     },
     /// The transfer sent its last chunk.
     SnapshotEnd(SnapshotId),
+    /// A peer announced the internal address it can be reached at.
+    PeerAddress {
+        /// The peer.
+        node: NodeId,
+        /// Its advertised internal address.
+        addr: String,
+    },
     /// A snapshot this node streamed to `to` arrived whole (`delivered`) or did not.
     SnapshotSent {
         /// The group.
@@ -85,6 +92,10 @@ pub enum Event {
 pub trait PeerSender: Send {
     /// Queues `message` of `group` for `to`.
     fn send(&mut self, to: NodeId, group: GroupId, message: eraftpb::Message);
+
+    /// Makes sure messages to `id` go to `addr` (a member that joined, or one that announced
+    /// itself); a peer already known keeps its link.
+    fn ensure_peer(&mut self, id: NodeId, addr: &str);
 
     /// Streams a snapshot to `to`: `message`, then `source`'s chunks. The outcome comes back
     /// as [`Event::SnapshotSent`].
@@ -285,9 +296,18 @@ impl<P: PeerSender, D: Disk> Driver<P, D> {
                 }
                 () = tokio::time::sleep_until(timer) => {
                     self.node.handle_timeout(self.clock.now());
+                    let members = self.node.peer_addrs();
+                    for (id, addr) in &members {
+                        self.peers.ensure_peer(*id, addr);
+                    }
                     if let Some(status) = &self.status {
                         let groups = self.node.status();
-                        status.send_modify(|s| s.groups = groups);
+                        let removed = self.node.is_removed();
+                        status.send_modify(|s| {
+                            s.groups = groups;
+                            s.members = members;
+                            s.removed = removed;
+                        });
                     }
                 }
             }
@@ -318,6 +338,7 @@ impl<P: PeerSender, D: Disk> Driver<P, D> {
                 let _ = taken.send(());
             }
             Event::SnapshotEnd(id) => self.node.handle_snapshot_end(now, id),
+            Event::PeerAddress { node, addr } => self.peers.ensure_peer(node, &addr),
             Event::SnapshotSent {
                 group,
                 to,

@@ -6,7 +6,10 @@
 //! - [`transport`]: the internal gRPC service and the per-peer streams.
 //! - [`listener`] and [`connection`]: the Redis-facing edge.
 //! - [`server`]: all of it assembled for one node.
+//! - [`admin`]: membership changes and leadership transfer, as an operator (or a joining
+//!   node) makes them.
 
+pub mod admin;
 pub mod connection;
 pub mod driver;
 pub mod listener;

@@ -77,6 +77,11 @@ pub async fn serve<D: Disk + 'static>(
 ) -> anyhow::Result<()> {
     let node = Node::new(node_config.clone(), store, clock.now())
         .context("starting the node from its stored state")?;
+    // A node that joins has no configuration until a member adds it.
+    let has_configuration = node
+        .status()
+        .iter()
+        .any(|group| !group.voters.is_empty() || !group.learners.is_empty());
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE_MAX);
@@ -85,19 +90,26 @@ pub async fn serve<D: Disk + 'static>(
         node: config.node.id,
         client_addr: node_config.client_addr.clone(),
         groups: node.status(),
+        members: node.peer_addrs(),
+        removed: node.is_removed(),
     });
 
     let internal_addr: SocketAddr = resolve(&config.node.internal_addr).await?;
     let internal = tonic::transport::Server::builder()
         .add_service(
-            InternalServer::new(InternalService::new(events_tx.clone(), status.subscribe()))
-                .max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX),
+            InternalServer::new(InternalService::new(
+                events_tx.clone(),
+                status.subscribe(),
+                calls_tx.clone(),
+            ))
+            .max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX),
         )
         .serve_with_shutdown(internal_addr, wait_for(shutdown_rx.clone()));
     let internal = tokio::spawn(internal);
 
     let peers = Peers::start(
         node_config.id,
+        node_config.internal_addr.clone(),
         config.members(),
         config.raft_rpc_timeout(),
         events_tx.clone(),
@@ -134,9 +146,21 @@ pub async fn serve<D: Disk + 'static>(
     );
     let listener = tokio::spawn(listener.run());
     tracing::info!(node = config.node.id, "serving");
+    let joining = match (&config.cluster.join_addr, config.cluster.bootstrap) {
+        (Some(join_addr), false) if !has_configuration => Some(tokio::spawn(join(
+            join_addr.clone(),
+            node_config.id.0,
+            node_config.client_addr.clone(),
+            node_config.internal_addr.clone(),
+        ))),
+        _ => None,
+    };
 
     shutdown.await;
     tracing::info!(node = config.node.id, "shutting down");
+    if let Some(joining) = joining {
+        joining.abort();
+    }
     let _ = shutdown_tx.send(true);
     let _ = listener.await;
     // The driver answers what is in flight, then drops the writer, which finishes its queue
@@ -147,6 +171,25 @@ pub async fn serve<D: Disk + 'static>(
     internal.abort();
     let _ = internal.await;
     Ok(())
+}
+
+/// Asks the cluster at `join_addr` to add this node, until it has (a member may be down or
+/// busy with another change).
+async fn join(join_addr: String, node: u64, client_addr: String, internal_addr: String) {
+    let admin = crate::admin::Admin::new(join_addr.clone());
+    loop {
+        tracing::info!(node, %join_addr, "asking to join the cluster");
+        match admin.add_node(node, &client_addr, &internal_addr).await {
+            Ok(()) => {
+                tracing::info!(node, "joined the cluster as a voter");
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(node, %error, "joining failed; trying again");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    }
 }
 
 /// Resolves once `shutdown` turns true.

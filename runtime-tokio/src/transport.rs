@@ -13,13 +13,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use protobuf::Message as _;
+use seshat_core::membership::MembershipChange;
 use seshat_core::snapshot::{SnapshotId, SnapshotSource, CHUNK_BYTES_MAX};
 use seshat_core::{eraftpb, GroupId, GroupStatus, NodeId};
+use seshat_core::{ClientId, Reply, RequestId};
 use seshat_proto::v1::internal_client::InternalClient;
 use seshat_proto::v1::internal_server::Internal;
 pub use seshat_proto::v1::internal_server::InternalServer;
 use seshat_proto::v1::{
-    self, RaftAck, RaftBatch, RaftEnvelope, SnapshotAck, SnapshotFrame, StatusReply, StatusRequest,
+    self, membership_request, AdminReply, MembershipRequest, RaftAck, RaftBatch, RaftEnvelope,
+    SnapshotAck, SnapshotFrame, StatusReply, StatusRequest, TransferLeaderRequest,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -27,7 +30,7 @@ use tokio_stream::StreamExt;
 use tonic::transport::Endpoint;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::driver::{Event, PeerSender};
+use crate::driver::{Call, Event, PeerSender};
 
 /// Messages queued for one peer at most; more are dropped.
 pub const PEER_QUEUE_MAX: usize = 4096;
@@ -40,11 +43,18 @@ const BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from
 /// Chunks of a snapshot transfer between two progress lines in the log (64 MiB).
 const SNAPSHOT_PROGRESS_EVERY: u64 = 64;
 
-/// The server side: decodes batches and hands each message to the driver.
+/// The server side: decodes batches and hands each message to the driver, and answers the
+/// operators' calls.
 pub struct InternalService {
     events: mpsc::Sender<Event>,
     status: watch::Receiver<NodeStatus>,
+    calls: mpsc::Sender<Call>,
+    /// Numbers the operators' requests; their client ids live apart from connections'.
+    admin_requests: AtomicU64,
 }
+
+/// Client ids of operators' requests: the top bit set, so they never meet a connection's.
+const ADMIN_CLIENT_ID_BASE: u64 = 1 << 63;
 
 /// What `Internal.Status` reports; the driver keeps it current.
 #[derive(Clone, Debug, Default)]
@@ -55,6 +65,10 @@ pub struct NodeStatus {
     pub client_addr: String,
     /// Its groups.
     pub groups: Vec<GroupStatus>,
+    /// The members the system group's directory knows, with their internal addresses.
+    pub members: Vec<(NodeId, String)>,
+    /// Whether the node was removed from the cluster.
+    pub removed: bool,
 }
 
 impl InternalService {
@@ -64,8 +78,35 @@ impl InternalService {
     pub fn new(
         events: mpsc::Sender<Event>,
         status: watch::Receiver<NodeStatus>,
+        calls: mpsc::Sender<Call>,
     ) -> InternalService {
-        InternalService { events, status }
+        InternalService {
+            events,
+            status,
+            calls,
+            admin_requests: AtomicU64::new(0),
+        }
+    }
+
+    /// Hands an operator's request to the node and waits for its answer: `""` for success,
+    /// else the error line.
+    async fn admin(&self, request: seshat_core::Request) -> Result<Response<AdminReply>, Status> {
+        let (reply, answer) = oneshot::channel();
+        let number = self.admin_requests.fetch_add(1, Ordering::Relaxed);
+        let call = Call {
+            client: ClientId(ADMIN_CLIENT_ID_BASE | number),
+            id: RequestId(0),
+            request,
+            reply,
+        };
+        let gone = || Status::unavailable("node is shutting down");
+        self.calls.send(call).await.map_err(|_| gone())?;
+        let error = match answer.await.map_err(|_| gone())? {
+            Reply::Simple(_) => String::new(),
+            Reply::Error(text) => text,
+            other => format!("ERR unexpected reply {other:?}"),
+        };
+        Ok(Response::new(AdminReply { error }))
     }
 }
 
@@ -76,8 +117,19 @@ impl Internal for InternalService {
         request: Request<Streaming<RaftBatch>>,
     ) -> Result<Response<RaftAck>, Status> {
         let mut stream = request.into_inner();
+        let mut announced = false;
         while let Some(batch) = stream.next().await {
             let batch = batch?;
+            if !announced && !batch.from_addr.is_empty() {
+                announced = true;
+                let event = Event::PeerAddress {
+                    node: NodeId(batch.from),
+                    addr: batch.from_addr.clone(),
+                };
+                if self.events.send(event).await.is_err() {
+                    return Err(Status::unavailable("node is shutting down"));
+                }
+            }
             for envelope in batch.messages {
                 let Ok(message) = eraftpb::Message::parse_from_bytes(&envelope.message) else {
                     tracing::warn!(from = batch.from, "dropping an undecodable Raft message");
@@ -169,14 +221,63 @@ impl Internal for InternalService {
                     applied_index: g.applied_index,
                     last_index: g.last_index,
                     voters: g.voters.clone(),
+                    learners: g.learners.clone(),
+                    voters_outgoing: g.voters_outgoing.clone(),
+                    snapshot_index: g.snapshot_index,
                 })
                 .collect(),
+            members: status
+                .members
+                .iter()
+                .map(|(node, addr)| v1::MemberAddrs {
+                    node: node.0,
+                    internal_addr: addr.clone(),
+                })
+                .collect(),
+            removed: status.removed,
         }))
+    }
+
+    async fn change_membership(
+        &self,
+        request: Request<MembershipRequest>,
+    ) -> Result<Response<AdminReply>, Status> {
+        let request = request.into_inner();
+        let node = NodeId(request.node);
+        let change = match request.kind() {
+            membership_request::Kind::AddLearner => MembershipChange::AddLearner {
+                node,
+                client_addr: request.client_addr,
+                internal_addr: request.internal_addr,
+            },
+            membership_request::Kind::Promote => MembershipChange::Promote(node),
+            membership_request::Kind::Remove => MembershipChange::Remove(node),
+        };
+        self.admin(seshat_core::Request::ChangeMembership {
+            group: GroupId(request.group),
+            change,
+        })
+        .await
+    }
+
+    async fn transfer_leader(
+        &self,
+        request: Request<TransferLeaderRequest>,
+    ) -> Result<Response<AdminReply>, Status> {
+        let request = request.into_inner();
+        self.admin(seshat_core::Request::TransferLeader {
+            group: GroupId(request.group),
+            to: NodeId(request.node),
+        })
+        .await
     }
 }
 
 /// The client side: a queue and a sending task per peer.
 pub struct Peers {
+    me: NodeId,
+    /// This node's advertised internal address, sent with every stream.
+    my_addr: String,
     queues: BTreeMap<NodeId, mpsc::Sender<(GroupId, eraftpb::Message)>>,
     addrs: BTreeMap<NodeId, String>,
     rpc_timeout: Duration,
@@ -185,38 +286,28 @@ pub struct Peers {
 }
 
 impl Peers {
-    /// Starts a sender task for each peer `(id, internal address)`.
+    /// Starts a sender task for each peer `(id, internal address)`; this node advertises
+    /// `my_addr`.
     pub fn start(
         me: NodeId,
+        my_addr: String,
         peers: Vec<(NodeId, String)>,
         rpc_timeout: Duration,
         events: mpsc::Sender<Event>,
     ) -> Peers {
-        let mut queues = BTreeMap::new();
-        let mut addrs = BTreeMap::new();
-        for (id, addr) in peers {
-            if id == me {
-                continue;
-            }
-            let (queue, messages) = mpsc::channel(PEER_QUEUE_MAX);
-            queues.insert(id, queue);
-            addrs.insert(id, addr.clone());
-            let sender = PeerLink {
-                me,
-                peer: id,
-                addr,
-                rpc_timeout,
-                events: events.clone(),
-            };
-            tokio::spawn(sender.run(messages));
-        }
-        Peers {
-            queues,
-            addrs,
+        let mut started = Peers {
+            me,
+            my_addr,
+            queues: BTreeMap::new(),
+            addrs: BTreeMap::new(),
             rpc_timeout,
             events,
             dropped: Arc::new(AtomicU64::new(0)),
+        };
+        for (id, addr) in peers {
+            started.ensure_peer(id, &addr);
         }
+        started
     }
 
     /// Messages dropped because a peer's queue was full.
@@ -226,6 +317,25 @@ impl Peers {
 }
 
 impl PeerSender for Peers {
+    fn ensure_peer(&mut self, id: NodeId, addr: &str) {
+        if id == self.me || self.queues.contains_key(&id) {
+            return;
+        }
+        tracing::info!(peer = %id, addr, "new peer");
+        let (queue, messages) = mpsc::channel(PEER_QUEUE_MAX);
+        self.queues.insert(id, queue);
+        self.addrs.insert(id, addr.to_owned());
+        let link = PeerLink {
+            me: self.me,
+            my_addr: self.my_addr.clone(),
+            peer: id,
+            addr: addr.to_owned(),
+            rpc_timeout: self.rpc_timeout,
+            events: self.events.clone(),
+        };
+        tokio::spawn(link.run(messages));
+    }
+
     fn send(&mut self, to: NodeId, group: GroupId, message: eraftpb::Message) {
         let Some(queue) = self.queues.get(&to) else {
             tracing::warn!(%to, "no address for peer; dropping message");
@@ -364,6 +474,7 @@ async fn connect(
 /// One peer's connection.
 struct PeerLink {
     me: NodeId,
+    my_addr: String,
     peer: NodeId,
     addr: String,
     rpc_timeout: Duration,
@@ -421,6 +532,7 @@ impl PeerLink {
                 from: self.me.0,
                 to: self.peer.0,
                 messages: Vec::new(),
+                from_addr: self.my_addr.clone(),
             };
             batch.messages.push(envelope(first));
             while batch.messages.len() < BATCH_MESSAGES_MAX {

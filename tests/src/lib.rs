@@ -54,6 +54,8 @@ pub struct TestNode {
     pub id: u64,
     /// Redis port on 127.0.0.1.
     pub client_port: u16,
+    /// Internal (gRPC) port on 127.0.0.1.
+    pub internal_port: u16,
     config: PathBuf,
     /// The node's RocksDB directory.
     pub data_dir: PathBuf,
@@ -125,6 +127,7 @@ impl Cluster {
             nodes.push(TestNode {
                 id,
                 client_port: *client,
+                internal_port: *internal,
                 config,
                 data_dir,
                 log,
@@ -141,6 +144,83 @@ impl Cluster {
             cluster.start_node(i);
         }
         cluster
+    }
+
+    /// Starts one more node, configured to join the running cluster through node 1
+    /// (`bootstrap = false`, `join_addr`), and returns its index. It asks to be added and
+    /// becomes a voter of every group on its own.
+    pub fn add_joining_node(&mut self) -> usize {
+        let id = self.nodes.len() as u64 + 1;
+        let (client, internal) = (free_port(), free_port());
+        let dir = self._dir.path();
+        let data_dir = dir.join(format!("node{id}"));
+        let config = dir.join(format!("node{id}.toml"));
+        let text = format!(
+            "[node]\nid = {id}\nclient_addr = \"127.0.0.1:{client}\"\n\
+             internal_addr = \"127.0.0.1:{internal}\"\ndata_dir = \"{}\"\n\
+             advertise_addr = \"127.0.0.1:{internal}\"\n\
+             advertise_client_addr = \"127.0.0.1:{client}\"\n\n\
+             [cluster]\nbootstrap = false\njoin_addr = \"127.0.0.1:{}\"\n\n\
+             [raft]\nheartbeat_interval_ms = 100\nelection_timeout_min_ms = 500\n\
+             election_timeout_max_ms = 1000\n\n[limits]\n\
+             request_timeout_secs = {REQUEST_TIMEOUT_SECS}\n",
+            data_dir.display(),
+            self.nodes[0].internal_port,
+        );
+        std::fs::write(&config, text).expect("writing config");
+        let log = dir.join(format!("node{id}.log"));
+        self.nodes.push(TestNode {
+            id,
+            client_port: client,
+            internal_port: internal,
+            config,
+            data_dir,
+            log,
+            child: None,
+        });
+        let index = self.nodes.len() - 1;
+        self.start_node(index);
+        index
+    }
+
+    /// Kills node `i`, wipes its data and starts it again as a node that joins through node
+    /// `via` (`bootstrap = false`), as an operator replaces a failed disk.
+    pub fn rejoin_wiped(&mut self, i: usize, via: usize) {
+        self.kill(i);
+        let node = &self.nodes[i];
+        std::fs::remove_dir_all(&node.data_dir).expect("wiping the data");
+        let text = std::fs::read_to_string(&node.config).expect("reading config");
+        let cluster_start = text.find("[cluster]").expect("a [cluster] section");
+        let cluster_end = text.find("[raft]").expect("a [raft] section");
+        let text = format!(
+            "{}[cluster]\nbootstrap = false\njoin_addr = \"127.0.0.1:{}\"\n\n{}",
+            &text[..cluster_start],
+            self.nodes[via].internal_port,
+            &text[cluster_end..]
+        );
+        std::fs::write(&node.config, text).expect("writing config");
+        self.start_node(i);
+    }
+
+    /// Runs `seshat cluster ARGS... --addr <node i's internal address>` and returns its
+    /// output, asserting that it succeeded.
+    pub fn admin(&self, i: usize, args: &[&str]) -> String {
+        let addr = format!("127.0.0.1:{}", self.nodes[i].internal_port);
+        let output = Command::new(seshat_bin())
+            .arg("cluster")
+            .arg("--addr")
+            .arg(&addr)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("running seshat cluster");
+        assert!(
+            output.status.success(),
+            "seshat cluster {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&output.stderr),
+            self.logs()
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
     /// Starts node `i` (index) from its configuration and data.

@@ -373,3 +373,209 @@ fn raise_open_files_limit(wanted: u64) {
         }
     }
 }
+
+/// SETs `load:<n>` for n = 0, 1, 2, ... on whichever of `ports` accepts it, until `stop` is
+/// set; returns the keys acknowledged with `+OK`. A refused or unanswered write is simply not
+/// counted (it may or may not have taken effect).
+fn write_load(
+    ports: std::sync::Arc<std::sync::Mutex<Vec<u16>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<String> {
+    let mut acknowledged = Vec::new();
+    let mut n = 0u64;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let key = format!("load:{n}");
+        n += 1;
+        let candidates = ports.lock().unwrap().clone();
+        for port in candidates {
+            let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) else {
+                continue;
+            };
+            let Ok(mut connection) = client.get_connection_with_timeout(Duration::from_secs(1))
+            else {
+                continue;
+            };
+            let _ =
+                connection.set_read_timeout(Some(Duration::from_secs(REQUEST_TIMEOUT_SECS + 2)));
+            let reply: redis::RedisResult<String> =
+                redis::cmd("SET").arg(&key).arg(&key).query(&mut connection);
+            if reply.as_deref() == Ok("OK") {
+                acknowledged.push(key);
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    acknowledged
+}
+
+#[test]
+fn the_cluster_grows_to_five_and_back_to_three_under_load() {
+    // Goal: membership changes through joint consensus on the real binary, with clients
+    // writing throughout. Method: a writer thread SETs keys on whichever node accepts; two
+    // nodes start in join mode and become voters on their own; then `seshat cluster
+    // remove-node` takes out nodes 1 and 2. Every acknowledged write must be readable from
+    // the three that remain, and the removed nodes must say they were removed. Last, node
+    // 1's data is wiped and it joins again, catching up by snapshot.
+    let mut cluster = Cluster::start(3);
+    cluster.wait_for_leader(STARTUP);
+    let ports = std::sync::Arc::new(std::sync::Mutex::new(
+        cluster
+            .nodes
+            .iter()
+            .map(|n| n.client_port)
+            .collect::<Vec<_>>(),
+    ));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (ports, stop) = (ports.clone(), stop.clone());
+        std::thread::spawn(move || write_load(ports, stop))
+    };
+
+    for _ in 0..2 {
+        let joined = cluster.add_joining_node();
+        ports
+            .lock()
+            .unwrap()
+            .push(cluster.nodes[joined].client_port);
+    }
+    // Each group's (voters, outgoing voters), sorted, as node `i` reports them.
+    let members_of = |cluster: &Cluster, i: usize| -> Vec<(Vec<u64>, Vec<u64>)> {
+        let list = |text: &str| -> Vec<u64> {
+            let inner = text
+                .split(']')
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches('[');
+            let mut ids: Vec<u64> = inner
+                .split(',')
+                .filter_map(|id| id.trim().parse().ok())
+                .collect();
+            ids.sort_unstable();
+            ids
+        };
+        cluster
+            .admin(i, &["status"])
+            .lines()
+            .filter(|line| line.starts_with("group "))
+            .map(|line| {
+                let voters = line.split("voters ").nth(1).unwrap_or_default();
+                let outgoing = line.split("outgoing ").nth(1).unwrap_or_default();
+                (list(voters), list(outgoing))
+            })
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let groups = members_of(&cluster, 0);
+        if groups.len() == 2
+            && groups
+                .iter()
+                .all(|(voters, outgoing)| voters == &[1, 2, 3, 4, 5] && outgoing.is_empty())
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nodes 4 and 5 did not become voters: {groups:?}\n{}",
+            cluster.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    cluster.admin(2, &["remove-node", "--id", "1"]);
+    cluster.admin(2, &["remove-node", "--id", "2"]);
+    let remaining = members_of(&cluster, 2);
+    assert!(
+        remaining
+            .iter()
+            .all(|(voters, outgoing)| voters == &[3, 4, 5] && outgoing.is_empty()),
+        "{remaining:?}"
+    );
+    // Let the writer run on the three that remain, then stop it.
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let acknowledged = writer.join().unwrap();
+    assert!(
+        acknowledged.len() >= 100,
+        "only {} writes acknowledged",
+        acknowledged.len()
+    );
+
+    let leader = (2..5)
+        .find(|&i| {
+            let mut connection = cluster.client(i);
+            let info: String = redis::cmd("INFO")
+                .arg("replication")
+                .query(&mut connection)
+                .unwrap();
+            info.contains("role:master")
+        })
+        .expect("one of nodes 3-5 leads");
+    let mut client = cluster.client(leader);
+    for key in &acknowledged {
+        let value: Option<String> = client.get(key).unwrap();
+        assert_eq!(value.as_deref(), Some(key.as_str()), "acknowledged {key}");
+    }
+    println!(
+        "{} acknowledged writes read back from node {}",
+        acknowledged.len(),
+        leader + 1
+    );
+
+    for removed in 0..2 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut connection = cluster.client(removed);
+            let reply: redis::RedisResult<Option<String>> = connection.get("load:0");
+            match reply {
+                Err(error) if error.to_string().contains("was removed") => break,
+                other => assert!(
+                    Instant::now() < deadline,
+                    "node {} answered {other:?} after its removal",
+                    removed + 1
+                ),
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    // Node 1's disk is replaced: wiped, it joins again and catches up by snapshot.
+    drop(client);
+    cluster.rejoin_wiped(0, 2);
+    let keys = {
+        let mut connection = cluster.client(leader);
+        let info: String = redis::cmd("INFO")
+            .arg("keyspace")
+            .query(&mut connection)
+            .unwrap();
+        info.lines()
+            .find_map(|line| line.strip_prefix("db0:keys="))
+            .and_then(|rest| rest.split(',').next())
+            .unwrap_or("0")
+            .to_owned()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut connection = cluster.client(0);
+        let info: String = redis::cmd("INFO").query(&mut connection).unwrap();
+        let data_group = info
+            .lines()
+            .find(|line| line.starts_with("group1:"))
+            .unwrap_or_default()
+            .to_owned();
+        if info.contains(&format!("db0:keys={keys},")) && data_group.contains("role=Follower") {
+            assert!(
+                data_group.contains("snapshots_installed=1,"),
+                "caught up without a snapshot: {data_group}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the wiped node 1 did not catch up to {keys} keys: {data_group}\n{}",
+            cluster.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -28,7 +28,8 @@ use rand_chacha::ChaCha8Rng;
 use crate::consensus::log_view::LogView;
 use crate::consensus::logger::raft_logger;
 use crate::ids::{ClientId, GroupId, NodeId, RequestId};
-use crate::kv::{ApplyContext, Keyspace, Proposal};
+use crate::kv::{ApplyContext, Keyspace, Member, Proposal};
+use crate::membership::MembershipChange;
 use crate::output::{Output, PersistBatch};
 use crate::reply::Reply;
 use crate::snapshot::{decode_pairs, SnapshotDescriptor, SnapshotId, SnapshotSource};
@@ -198,6 +199,9 @@ pub(crate) struct Group {
     snapshot_interval_entries: u64,
     snapshot_interval_bytes: u64,
     snapshot_stats: SnapshotStats,
+    /// Set when a member that has applied more of the log told this node it is no longer in
+    /// the group: it stops campaigning and stops serving.
+    removed: bool,
     rng: ChaCha8Rng,
     election_ticks_min: usize,
     election_ticks_max: usize,
@@ -269,6 +273,7 @@ impl Group {
             snapshot_interval_entries: config.snapshot_interval_entries,
             snapshot_interval_bytes: config.snapshot_interval_bytes,
             snapshot_stats: SnapshotStats::default(),
+            removed: false,
             rng: ChaCha8Rng::seed_from_u64(config.rng_seed),
             election_ticks_min: config.election_ticks_min,
             election_ticks_max: config.election_ticks_max,
@@ -321,6 +326,8 @@ impl Group {
             log_bytes_in_memory: self.raw.store().entries_bytes(),
             snapshots: self.snapshot_stats,
             voters: self.raw.store().conf_state().voters.clone(),
+            learners: self.raw.store().conf_state().learners.clone(),
+            voters_outgoing: self.raw.store().conf_state().voters_outgoing.clone(),
             proposals_pending: self.proposals.len(),
             reads_pending: self.reads_waiting.len()
                 + self
@@ -336,9 +343,14 @@ impl Group {
         }
     }
 
-    /// Advances raft-rs's logical clock by one tick.
+    /// Advances raft-rs's logical clock by one tick. A removed node's group no longer ticks,
+    /// so it never campaigns.
     pub(crate) fn tick(&mut self) {
+        if self.removed {
+            return;
+        }
         self.raw.tick();
+        self.hand_off_if_removed();
         self.pin_election_timeout();
     }
 
@@ -374,6 +386,12 @@ impl Group {
             out.completions.push((key, Reply::ok()));
             return Ok(());
         }
+        self.track_proposal(key, out);
+        Ok(())
+    }
+
+    /// Waits for the entry just proposed (the last in the log) to apply, replying to `key` then.
+    fn track_proposal(&mut self, key: RequestKey, out: &mut Outbox) {
         let index = self.raw.raft.raft_log.last_index();
         let term = self.raw.raft.term;
         if let Some(overwritten) = self.proposals.insert(index, Proposed { term, key }) {
@@ -386,7 +404,6 @@ impl Group {
             out.completions
                 .push((overwritten.key, Reply::error(NOT_COMMITTED)));
         }
-        Ok(())
     }
 
     /// Proposes an entry nobody waits on (a member registering itself). On a follower raft-rs
@@ -558,11 +575,25 @@ impl Group {
                     })
                 }
                 EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
-                    let conf_state = self.apply_conf_change(entry);
-                    self.raw
-                        .mut_store()
-                        .set_conf_state(conf_state, cx.batch_mut());
-                    None
+                    match self.apply_conf_change(entry) {
+                        Ok(conf_state) => {
+                            self.raw
+                                .mut_store()
+                                .set_conf_state(conf_state, cx.batch_mut());
+                            // A new member's addresses travel with the change that adds it.
+                            if let (Machine::System(directory), Some(member)) =
+                                (&mut self.machine, Proposal::decode(&entry.context))
+                            {
+                                directory.apply(&mut cx, &member);
+                            }
+                            None
+                        }
+                        // Checked before proposing, so this means a change raced another
+                        // one; every node refuses it the same way, deterministically.
+                        Err(why) => Some(Reply::error(format!(
+                            "ERR the membership change was refused: {why}"
+                        ))),
+                    }
                 }
             };
             self.applied_index = entry.index;
@@ -614,7 +645,11 @@ impl Group {
         }
         let log = self.raw.store();
         let since = self.applied_index.saturating_sub(log.snapshot_index());
-        let keep = if since >= self.snapshot_interval_entries {
+        let keep = if log.snapshot_index() == 0 && self.applied_index > 0 {
+            // The first compaction comes at once: the founding configuration is in no entry,
+            // so a node that joins later must start from a snapshot, never from index 1.
+            0
+        } else if since >= self.snapshot_interval_entries {
             self.snapshot_interval_entries / 10
         } else if log.entries_bytes() >= self.snapshot_interval_bytes && since > 0 {
             0
@@ -864,7 +899,13 @@ impl Group {
 
     /// Applies a committed membership change entry (either encoding) to raft-rs and returns
     /// the configuration it leads to.
-    fn apply_conf_change(&mut self, entry: &Entry) -> raft::eraftpb::ConfState {
+    /// Applies a committed membership change entry (either encoding) to raft-rs and returns
+    /// the configuration it leads to, or why raft-rs refused it (the configuration is then
+    /// unchanged on every node alike).
+    ///
+    /// # Panics
+    /// If the entry does not decode: this version wrote it.
+    fn apply_conf_change(&mut self, entry: &Entry) -> Result<raft::eraftpb::ConfState, String> {
         let applied = if entry.get_entry_type() == EntryType::EntryConfChange {
             let change = ConfChange::parse_from_bytes(&entry.data);
             change.map(|change| self.raw.apply_conf_change(&change))
@@ -872,14 +913,165 @@ impl Group {
             let change = ConfChangeV2::parse_from_bytes(&entry.data);
             change.map(|change| self.raw.apply_conf_change(&change))
         };
-        applied
-            .unwrap_or_else(|e| {
-                panic!(
-                    "group {}: corrupt conf change at {}: {e}",
-                    self.id, entry.index
-                )
+        let applied = applied.unwrap_or_else(|e| {
+            panic!(
+                "group {}: corrupt conf change at {}: {e}",
+                self.id, entry.index
+            )
+        });
+        match applied {
+            Ok(conf_state) => {
+                tracing::info!(
+                    node = self.node.0,
+                    group = self.id.0,
+                    index = entry.index,
+                    voters = ?conf_state.voters,
+                    learners = ?conf_state.learners,
+                    voters_outgoing = ?conf_state.voters_outgoing,
+                    "membership changed"
+                );
+                Ok(conf_state)
+            }
+            Err(e) => {
+                tracing::warn!(node = self.node.0, group = self.id.0, %e, "membership change refused");
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// Proposes a membership change of this group; its reply comes once the entry applies (for
+    /// a promotion or removal: once the joint configuration is entered; raft-rs then leaves it
+    /// by itself). A change that cannot apply, or that would overlap one in flight, is
+    /// answered at once.
+    pub(crate) fn propose_membership(
+        &mut self,
+        key: RequestKey,
+        change: &MembershipChange,
+        out: &mut Outbox,
+    ) -> Result<(), Reply> {
+        assert!(
+            self.is_leader(),
+            "only a leader proposes membership changes"
+        );
+        // raft-rs turns a change proposed while another is unapplied into an empty entry,
+        // which would look like success: refuse it here instead.
+        if self.raw.raft.has_pending_conf() {
+            return Err(Reply::error(format!(
+                "TRYAGAIN a membership change of group {} is in progress",
+                self.id
+            )));
+        }
+        change
+            .check(self.raw.store().conf_state())
+            .map_err(Reply::error)?;
+        let context = match change {
+            MembershipChange::AddLearner {
+                node,
+                client_addr,
+                internal_addr,
+            } => Proposal::RegisterNode(Member {
+                id: *node,
+                client_addr: client_addr.clone(),
+                internal_addr: internal_addr.clone(),
             })
-            .unwrap_or_else(|e| panic!("group {}: applying conf change: {e}", self.id))
+            .encode(),
+            MembershipChange::Promote(_) | MembershipChange::Remove(_) => Vec::new(),
+        };
+        self.raw
+            .propose_conf_change(context, change.to_conf_change())
+            .map_err(|_| Reply::error("TRYAGAIN leadership is moving; retry"))?;
+        self.track_proposal(key, out);
+        Ok(())
+    }
+
+    /// Asks raft-rs to hand leadership to `to` (thesis §3.10): the leader brings it up to date,
+    /// then tells it to campaign at once.
+    pub(crate) fn transfer_leader(&mut self, to: NodeId) -> Result<(), Reply> {
+        if !self.raw.store().conf_state().voters.contains(&to.0) {
+            return Err(Reply::error(format!(
+                "ERR node {to} is not a voter of group {}",
+                self.id
+            )));
+        }
+        self.raw.transfer_leader(to.0);
+        Ok(())
+    }
+
+    /// A leader that applied its own removal keeps leading (raft-rs, like etcd's raft, does
+    /// not step down: its heartbeats still hold the others as followers) but can propose
+    /// nothing, so the group would be stuck. It hands leadership to the voter with the most
+    /// of its log instead, again every tick until someone else leads (a transfer gives up
+    /// after an election timeout). Operators move leadership first; this covers the race
+    /// where a node became leader while its removal was on the way.
+    fn hand_off_if_removed(&mut self) {
+        let conf = self.raw.store().conf_state();
+        if !self.is_leader()
+            || conf.voters.contains(&self.node.0)
+            || !conf.voters_outgoing.is_empty()
+            || self.raw.raft.lead_transferee.is_some()
+        {
+            return;
+        }
+        let prs = self.raw.raft.prs();
+        let successor = conf
+            .voters
+            .iter()
+            .filter_map(|&id| Some((prs.get(id)?.matched, id)))
+            .max();
+        if let Some((_, successor)) = successor {
+            tracing::info!(
+                node = self.node.0,
+                group = self.id.0,
+                successor,
+                "removed from the group while leading; handing leadership over"
+            );
+            self.raw.transfer_leader(successor);
+        }
+    }
+
+    /// Whether this node stays in the group's configuration (see
+    /// [`crate::membership::stays_member`]) and was not told it left.
+    pub(crate) fn stays_member(&self) -> bool {
+        !self.removed && crate::membership::stays_member(self.raw.store().conf_state(), self.node)
+    }
+
+    /// The notice for `from`, which sent this group a message but is not in its
+    /// configuration: it was removed and may never learn it from the log, because the leader
+    /// stops replicating to a node once its removal commits (etcd tells removed members the
+    /// same way). Only a leader that has applied everything committed, including an entry of
+    /// its own term, sends one: its configuration is then the latest (a node added in a term
+    /// it has not caught up with yet is never told it left).
+    pub(crate) fn removal_notice_for(&self, from: NodeId) -> Option<Message> {
+        let raft = &self.raw.raft;
+        let current = raft.state == StateRole::Leader
+            && raft.raft_log.term(raft.raft_log.committed).ok() == Some(raft.term)
+            && self.applied_index == raft.raft_log.committed;
+        if !current || crate::membership::is_member(self.raw.store().conf_state(), from) {
+            return None;
+        }
+        Some(removal_notice(self.node, from, self.applied_index))
+    }
+
+    /// Takes in a removal notice: believed only if its sender has applied more of the log
+    /// than this node, so it saw the configuration after this node's latest (node ids are
+    /// never reused).
+    pub(crate) fn on_removal_notice(&mut self, notice: &Message) {
+        if notice.index > self.applied_index && !self.removed {
+            tracing::warn!(
+                node = self.node.0,
+                group = self.id.0,
+                told_by = notice.from,
+                "this node was removed from the group; it stops campaigning and serving"
+            );
+            self.removed = true;
+        }
+    }
+
+    /// Whether the group has a configuration at all (a node that is joining has none until
+    /// its first snapshot arrives).
+    pub(crate) fn has_configuration(&self) -> bool {
+        let conf = self.raw.store().conf_state();
+        !conf.voters.is_empty() || !conf.learners.is_empty()
     }
 
     fn send_all(&mut self, messages: Vec<Message>, out: &mut Outbox) {
@@ -1050,6 +1242,22 @@ impl Group {
     }
 }
 
+/// A removal notice travels as a `MsgUnreachable`: a type raft-rs only ever creates locally,
+/// so no raft message can be mistaken for one. `index` carries the sender's applied index.
+pub(crate) fn removal_notice(from: NodeId, to: NodeId, applied_index: u64) -> Message {
+    let mut notice = Message::default();
+    notice.set_msg_type(MessageType::MsgUnreachable);
+    notice.from = from.0;
+    notice.to = to.0;
+    notice.index = applied_index;
+    notice
+}
+
+/// Whether `message` is a removal notice (see [`removal_notice`]).
+pub(crate) fn is_removal_notice(message: &Message) -> bool {
+    message.get_msg_type() == MessageType::MsgUnreachable
+}
+
 /// A snapshot of a group's state, for INFO and tests.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupStatus {
@@ -1075,8 +1283,12 @@ pub struct GroupStatus {
     pub log_bytes_in_memory: u64,
     /// Compactions and snapshot transfers so far.
     pub snapshots: SnapshotStats,
-    /// Voting members.
+    /// Voting members (the incoming ones while the group is in a joint configuration).
     pub voters: Vec<u64>,
+    /// Members that receive the log but do not vote.
+    pub learners: Vec<u64>,
+    /// The old voters while the group is in a joint configuration; empty otherwise.
+    pub voters_outgoing: Vec<u64>,
     /// Writes proposed by this node, not yet applied.
     pub proposals_pending: usize,
     /// Reads waiting for a ReadIndex round or for apply.

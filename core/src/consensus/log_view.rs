@@ -13,7 +13,7 @@ use raft::eraftpb::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft::{GetEntriesContext, RaftState, StorageError};
 
 use crate::error::{Error, Result};
-use crate::ids::GroupId;
+use crate::ids::{GroupId, NodeId};
 use crate::storage::{group_end, ColumnFamily, LogKey, StateKey, Store, WriteBatch};
 
 /// The log of one group: the entries after the last snapshot, the hard state and the
@@ -417,13 +417,23 @@ impl raft::Storage for LogView {
     }
 
     /// The prepared snapshot if it is recent enough: at or past `request_index` and past the
-    /// compacted log, so that the follower can go on from the log after installing it.
+    /// compacted log, so that the follower can go on from the log after installing it, and
+    /// with `to` in its configuration.
     /// Otherwise "temporarily unavailable", and the group prepares a new one; raft-rs asks
     /// again on the follower's next heartbeat response (TiKV generates snapshots the same way).
-    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+    fn snapshot(&self, request_index: u64, to: u64) -> raft::Result<Snapshot> {
         let needed = request_index.max(self.snapshot_metadata.index);
+        // A follower refuses a snapshot whose configuration does not name it, so one prepared
+        // before the follower was added would be sent again and again.
+        let fits = |prepared: &Snapshot| {
+            prepared.get_metadata().index >= needed
+                && crate::membership::is_member(
+                    prepared.get_metadata().get_conf_state(),
+                    NodeId(to),
+                )
+        };
         match &self.prepared {
-            Some(prepared) if prepared.get_metadata().index >= needed => Ok(prepared.clone()),
+            Some(prepared) if fits(prepared) => Ok(prepared.clone()),
             _ => {
                 self.snapshot_wanted.set(true);
                 Err(raft::Error::Store(
@@ -545,10 +555,15 @@ mod tests {
         assert!(view.is_snapshot_wanted());
         let mut snapshot = Snapshot::default();
         snapshot.mut_metadata().index = 8;
+        snapshot.mut_metadata().mut_conf_state().voters = vec![1, 2];
         view.prepare_snapshot(snapshot);
         assert!(!view.is_snapshot_wanted());
         assert_eq!(ask(&view, 8).unwrap().get_metadata().index, 8);
         assert!(ask(&view, 9).is_err(), "older than requested");
+        assert!(
+            raft::Storage::snapshot(&view, 8, 3).is_err(),
+            "node 3 is not in its configuration"
+        );
     }
 
     #[test]

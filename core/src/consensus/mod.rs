@@ -4,6 +4,8 @@ mod group;
 mod log_view;
 mod logger;
 
-pub(crate) use group::{Group, GroupConfig, Machine, Outbox, PendingRead, ReadKind, RequestKey};
+pub(crate) use group::{
+    is_removal_notice, Group, GroupConfig, Machine, Outbox, PendingRead, ReadKind, RequestKey,
+};
 pub use group::{GroupStatus, SnapshotStats};
 pub(crate) use log_view::LogView;

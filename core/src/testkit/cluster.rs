@@ -246,6 +246,39 @@ impl Cluster {
         self.network.heal();
     }
 
+    /// Starts a new, empty node `id` that joins the running cluster: it has no configuration
+    /// until a leader adds it (`Request::ChangeMembership`) and sends it a snapshot.
+    ///
+    /// # Panics
+    /// If `id` is taken.
+    pub fn add_node(&mut self, id: NodeId) {
+        assert!(!self.members.contains_key(&id), "node {id} exists");
+        let mut config = self
+            .members
+            .values()
+            .next()
+            .expect("a cluster has nodes")
+            .config
+            .clone();
+        config.id = id;
+        config.client_addr = client_addr(id);
+        config.internal_addr = format!("node{}:7379", id.0);
+        config.bootstrap_members = Vec::new();
+        config.rng_seed = self.rng.gen();
+        let store = MemStore::new();
+        let node = Node::new(config.clone(), Box::new(store.clone()), at(self.now))
+            .expect("a joining node starts");
+        self.members.insert(
+            id,
+            Member {
+                config,
+                store,
+                node: Some(node),
+                persisting: VecDeque::new(),
+            },
+        );
+    }
+
     /// Stops `node` at once. Batches it had not made durable are lost.
     pub fn crash(&mut self, node: NodeId) {
         let member = self.members.get_mut(&node).expect("known node");

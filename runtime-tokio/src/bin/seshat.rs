@@ -23,6 +23,47 @@ enum Command {
     /// Run a local three-node cluster on 127.0.0.1 (clients: 6379-6381, internal: 7379-7381)
     /// as three processes, with data under ./data. Ctrl-C stops it.
     Local,
+    /// Look at or change a running cluster's membership, through any member.
+    Cluster {
+        /// A member's internal address.
+        #[arg(long, default_value = "127.0.0.1:7379")]
+        addr: String,
+        #[command(subcommand)]
+        action: ClusterAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterAction {
+    /// Each group's leader, term, indexes and members, as the member at --addr sees them.
+    Status,
+    /// Add a node (already running with bootstrap = false) to every group, as a voter.
+    AddNode {
+        /// Its id.
+        #[arg(long)]
+        id: u64,
+        /// Its advertised client address, host:port.
+        #[arg(long)]
+        client_addr: String,
+        /// Its advertised internal address, host:port.
+        #[arg(long)]
+        internal_addr: String,
+    },
+    /// Remove a node from every group (moving its leaderships away first).
+    RemoveNode {
+        /// Its id.
+        #[arg(long)]
+        id: u64,
+    },
+    /// Hand leadership of a group to a voter.
+    TransferLeader {
+        /// The new leader.
+        #[arg(long)]
+        id: u64,
+        /// The group (0: system, 1: data).
+        #[arg(long, default_value_t = 1)]
+        group: u64,
+    },
 }
 
 /// The local cluster's configurations, embedded so `seshat local` needs no files.
@@ -43,6 +84,7 @@ fn main() -> ExitCode {
     let result = match (cli.config, cli.command) {
         (Some(path), None) => run_node(&path),
         (None, Some(Command::Local)) => run_local(),
+        (None, Some(Command::Cluster { addr, action })) => run_cluster(&addr, action),
         _ => Err(anyhow::anyhow!(
             "give either --config FILE or the `local` command (see --help)"
         )),
@@ -54,6 +96,52 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn run_cluster(addr: &str, action: ClusterAction) -> anyhow::Result<()> {
+    use seshat_runtime_tokio::admin::Admin;
+    let runtime = tokio::runtime::Runtime::new().context("starting tokio")?;
+    let admin = Admin::new(addr);
+    runtime.block_on(async {
+        match action {
+            ClusterAction::Status => {
+                let status = admin.status().await?;
+                println!(
+                    "node {} (clients: {}){}",
+                    status.node,
+                    status.client_addr,
+                    if status.removed { ", removed" } else { "" }
+                );
+                for g in &status.groups {
+                    println!(
+                        "group {}: {} term {} leader {} commit {} applied {} snapshot {} \
+                         voters {:?} learners {:?} outgoing {:?}",
+                        g.group,
+                        g.role,
+                        g.term,
+                        g.leader,
+                        g.commit_index,
+                        g.applied_index,
+                        g.snapshot_index,
+                        g.voters,
+                        g.learners,
+                        g.voters_outgoing
+                    );
+                }
+                for member in &status.members {
+                    println!("member {}: {}", member.node, member.internal_addr);
+                }
+                Ok(())
+            }
+            ClusterAction::AddNode {
+                id,
+                client_addr,
+                internal_addr,
+            } => admin.add_node(id, &client_addr, &internal_addr).await,
+            ClusterAction::RemoveNode { id } => admin.remove_node(id).await,
+            ClusterAction::TransferLeader { id, group } => admin.transfer_leader(group, id).await,
+        }
+    })
 }
 
 fn run_node(path: &Path) -> anyhow::Result<()> {

@@ -1,0 +1,302 @@
+//! The operator's side of membership: adding, removing and moving leadership between nodes,
+//! against any member's internal address. `seshat cluster ...` and a joining node use it.
+//!
+//! Each group changes on its own, at its leader: a member that does not lead answers
+//! `NOTLEADER <id>`, and the call goes on at that node's address from the member directory.
+//! Adding a node is: learner in every group, wait until it has caught up (from a snapshot),
+//! then promote it through a joint configuration. Removing one first moves away any
+//! leadership it holds.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use seshat_proto::v1::internal_client::InternalClient;
+use seshat_proto::v1::{
+    membership_request, MembershipRequest, StatusReply, StatusRequest, TransferLeaderRequest,
+};
+use tonic::transport::Channel;
+
+/// How long one membership step (a change to apply, a learner to catch up, a joint
+/// configuration to be left) may take.
+const STEP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Pause between polls and retries.
+const POLL: Duration = Duration::from_millis(100);
+/// A learner counts as caught up within this many entries of the leader's commit index.
+const CAUGHT_UP_ENTRIES: u64 = 10;
+
+/// Where the operator's calls go: any member, found again as leadership moves.
+pub struct Admin {
+    seed: String,
+}
+
+/// What an operator can ask of one group.
+#[derive(Clone, Debug)]
+enum Change {
+    AddLearner {
+        client_addr: String,
+        internal_addr: String,
+    },
+    Promote,
+    Remove,
+}
+
+impl Admin {
+    /// Calls go first to the member at `seed` (its internal address).
+    pub fn new(seed: impl Into<String>) -> Admin {
+        Admin { seed: seed.into() }
+    }
+
+    /// The status of the node at `addr`.
+    pub async fn status_of(addr: &str) -> anyhow::Result<StatusReply> {
+        let mut client = connect(addr).await?;
+        Ok(client
+            .status(StatusRequest {})
+            .await
+            .with_context(|| format!("asking {addr} for its status"))?
+            .into_inner())
+    }
+
+    /// The seed's status.
+    pub async fn status(&self) -> anyhow::Result<StatusReply> {
+        Admin::status_of(&self.seed).await
+    }
+
+    /// Adds node `node` (reachable at `internal_addr`, serving clients on `client_addr`) to
+    /// every group and makes it a voter. A node already added is left as it is, so a join
+    /// can be retried.
+    pub async fn add_node(
+        &self,
+        node: u64,
+        client_addr: &str,
+        internal_addr: &str,
+    ) -> anyhow::Result<()> {
+        for group in self.groups().await? {
+            let learner = Change::AddLearner {
+                client_addr: client_addr.to_owned(),
+                internal_addr: internal_addr.to_owned(),
+            };
+            self.change(group, node, learner).await?;
+            self.wait_until_caught_up(group, node, internal_addr)
+                .await?;
+            self.change(group, node, Change::Promote).await?;
+            self.wait_for_leader(group, "the joint configuration to be left", |status| {
+                status.voters.contains(&node) && status.voters_outgoing.is_empty()
+            })
+            .await?;
+            tracing::info!(node, group, "node is a voter");
+        }
+        Ok(())
+    }
+
+    /// Removes node `node` from every group, moving leadership away from it first. Data
+    /// groups go first and the system group last: a node out of the system group counts as
+    /// removed and stops serving clients.
+    pub async fn remove_node(&self, node: u64) -> anyhow::Result<()> {
+        for group in self.groups().await?.into_iter().rev() {
+            let (leader, status) = self.leader_status(group).await?;
+            if leader == node {
+                let Some(&other) = status.voters.iter().find(|&&v| v != node) else {
+                    bail!("node {node} is the only voter of group {group}");
+                };
+                self.transfer_leader(group, other).await?;
+            }
+            self.change(group, node, Change::Remove).await?;
+            self.wait_for_leader(group, "the removal to complete", |status| {
+                !status.voters.contains(&node)
+                    && !status.learners.contains(&node)
+                    && status.voters_outgoing.is_empty()
+            })
+            .await?;
+            tracing::info!(node, group, "node removed");
+        }
+        Ok(())
+    }
+
+    /// Hands leadership of `group` to `node` and waits until it leads.
+    pub async fn transfer_leader(&self, group: u64, node: u64) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+        loop {
+            let (leader, _) = self.leader_status(group).await?;
+            if leader == node {
+                return Ok(());
+            }
+            let addr = self.addr_of(leader).await?;
+            let request = TransferLeaderRequest { group, node };
+            let error = connect(&addr)
+                .await?
+                .transfer_leader(request)
+                .await?
+                .into_inner()
+                .error;
+            if !error.is_empty() && !is_retryable(&error) {
+                bail!("transferring group {group} to node {node}: {error}");
+            }
+            // A transfer gives up after an election timeout if it could not finish.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if tokio::time::Instant::now() >= deadline {
+                bail!("node {node} did not take over group {group}");
+            }
+        }
+    }
+
+    async fn groups(&self) -> anyhow::Result<Vec<u64>> {
+        Ok(self
+            .status()
+            .await?
+            .groups
+            .iter()
+            .map(|g| g.group)
+            .collect())
+    }
+
+    /// The internal address of `node`, from the seed's directory.
+    async fn addr_of(&self, node: u64) -> anyhow::Result<String> {
+        self.status()
+            .await?
+            .members
+            .into_iter()
+            .find(|member| member.node == node)
+            .map(|member| member.internal_addr)
+            .with_context(|| format!("no address for node {node} in the directory"))
+    }
+
+    /// The leader of `group` and its status of the group, waiting while there is none.
+    async fn leader_status(
+        &self,
+        group: u64,
+    ) -> anyhow::Result<(u64, seshat_proto::v1::GroupStatus)> {
+        let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+        loop {
+            let seen = self.status().await?;
+            let leader = seen
+                .groups
+                .iter()
+                .find(|g| g.group == group)
+                .map_or(0, |g| g.leader);
+            if leader != 0 {
+                if let Ok(addr) = self.addr_of(leader).await {
+                    if let Ok(status) = Admin::status_of(&addr).await {
+                        if let Some(g) = status.groups.into_iter().find(|g| g.group == group) {
+                            if g.role == "Leader" {
+                                return Ok((leader, g));
+                            }
+                        }
+                    }
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!("group {group} has no leader");
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Proposes `change` of `node` in `group` at its leader until it is accepted.
+    async fn change(&self, group: u64, node: u64, change: Change) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+        loop {
+            let (leader, _) = self.leader_status(group).await?;
+            let addr = self.addr_of(leader).await?;
+            let mut request = MembershipRequest {
+                group,
+                node,
+                ..MembershipRequest::default()
+            };
+            match &change {
+                Change::AddLearner {
+                    client_addr,
+                    internal_addr,
+                } => {
+                    request.set_kind(membership_request::Kind::AddLearner);
+                    request.client_addr.clone_from(client_addr);
+                    request.internal_addr.clone_from(internal_addr);
+                }
+                Change::Promote => request.set_kind(membership_request::Kind::Promote),
+                Change::Remove => request.set_kind(membership_request::Kind::Remove),
+            }
+            let error = connect(&addr)
+                .await?
+                .change_membership(request)
+                .await?
+                .into_inner()
+                .error;
+            let done_already = match change {
+                Change::AddLearner { .. } => error.contains("already a member"),
+                Change::Promote => error.contains("is not a learner"),
+                Change::Remove => error.contains("is not a member"),
+            };
+            if error.is_empty() || done_already {
+                tracing::info!(group, node, ?change, "membership change applied");
+                return Ok(());
+            }
+            if !is_retryable(&error) {
+                bail!("{change:?} of node {node} in group {group}: {error}");
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!("{change:?} of node {node} in group {group} kept failing: {error}");
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    async fn wait_until_caught_up(
+        &self,
+        group: u64,
+        node: u64,
+        internal_addr: &str,
+    ) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+        loop {
+            let (_, leader) = self.leader_status(group).await?;
+            let applied = Admin::status_of(internal_addr)
+                .await
+                .ok()
+                .and_then(|s| s.groups.into_iter().find(|g| g.group == group))
+                .map_or(0, |g| g.applied_index);
+            if applied + CAUGHT_UP_ENTRIES >= leader.commit_index && applied > 0 {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!(
+                    "node {node} did not catch up in group {group} (applied {applied} of {})",
+                    leader.commit_index
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    async fn wait_for_leader(
+        &self,
+        group: u64,
+        what: &str,
+        done: impl Fn(&seshat_proto::v1::GroupStatus) -> bool,
+    ) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+        loop {
+            let (_, status) = self.leader_status(group).await?;
+            if done(&status) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!("group {group}: timed out waiting for {what}");
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+/// Answers that mean "ask again, maybe elsewhere".
+fn is_retryable(error: &str) -> bool {
+    error.starts_with("NOTLEADER") || error.starts_with("TRYAGAIN") || error.starts_with("NOQUORUM")
+}
+
+async fn connect(addr: &str) -> anyhow::Result<InternalClient<Channel>> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30))
+        .connect()
+        .await
+        .with_context(|| format!("connecting to {addr}"))?;
+    Ok(InternalClient::new(channel))
+}
