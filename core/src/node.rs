@@ -407,6 +407,11 @@ impl Node {
             self.reply_now(key, Reply::Verbatim(info));
             return;
         }
+        if request == Request::ClusterNodes {
+            let nodes = self.render_cluster_nodes();
+            self.reply_now(key, Reply::Verbatim(nodes));
+            return;
+        }
         let is_admin = matches!(
             request,
             Request::ChangeMembership { .. } | Request::TransferLeader { .. }
@@ -581,6 +586,7 @@ impl Node {
                 self.propose(group_id, key, Proposal::Del(keys));
             }
             Request::Info { .. }
+            | Request::ClusterNodes
             | Request::ChangeMembership { .. }
             | Request::TransferLeader { .. } => {
                 unreachable!("answered before routing by key")
@@ -799,6 +805,51 @@ impl Node {
         self.outbox
             .outputs
             .push_back(Output::Reply { client, id, reply });
+    }
+
+    /// `CLUSTER NODES` in Redis Cluster's format, one line per member of the data group:
+    /// `<id> <host:port@cport> <flags> <master> 0 0 <epoch> connected [0-16383]`. The leader is
+    /// the master and owns every slot (Phase 1 has one shard); voters and learners are its
+    /// replicas. Ids are the node ids as 40 hex digits, as `INFO`'s `run_id`.
+    fn render_cluster_nodes(&self) -> String {
+        let data = self.groups[&GroupId::FIRST_DATA].status();
+        let Machine::System(directory) = self.groups[&GroupId::SYSTEM].machine() else {
+            unreachable!("group 0 runs the directory");
+        };
+        let hex = |id: u64| format!("{id:040x}");
+        let mut members: Vec<u64> = data.voters.iter().chain(&data.learners).copied().collect();
+        members.sort_unstable();
+        members.dedup();
+        let mut out = String::new();
+        for id in members {
+            let node = NodeId(id);
+            let client = self.client_addr_of(node).unwrap_or_else(|| ":0".to_owned());
+            let internal_port = if node == self.config.id {
+                Some(self.config.internal_addr.clone())
+            } else {
+                directory.member(node).map(|m| m.internal_addr.clone())
+            }
+            .and_then(|addr| addr.rsplit(':').next().map(str::to_owned))
+            .unwrap_or_else(|| "0".to_owned());
+            let is_leader = data.leader == Some(node);
+            let mut flags = String::new();
+            if node == self.config.id {
+                flags.push_str("myself,");
+            }
+            flags.push_str(if is_leader { "master" } else { "slave" });
+            let master = match data.leader {
+                Some(leader) if !is_leader => hex(leader.0),
+                _ => "-".to_owned(),
+            };
+            let slots = if is_leader { " 0-16383" } else { "" };
+            let _ = writeln!(
+                out,
+                "{} {client}@{internal_port} {flags} {master} 0 0 {} connected{slots}",
+                hex(id),
+                data.term
+            );
+        }
+        out
     }
 
     fn render_info(&self, sections: &[String], connected_clients: u64) -> String {

@@ -37,6 +37,9 @@ pub enum Request {
         /// Connections open on this node, as counted by the runtime.
         connected_clients: u64,
     },
+    /// `CLUSTER NODES`: the data group's members and roles in Redis Cluster's format, from
+    /// this node's view (local state, no consensus needed).
+    ClusterNodes,
     /// An operator's change of `group`'s membership (not a Redis command: the admin RPC sends
     /// it). Only the group's leader accepts it; others answer `NOTLEADER <leader id>`.
     ChangeMembership {
@@ -89,6 +92,7 @@ impl Request {
             Request::Del { keys } | Request::Exists { keys } => keys.first(),
             Request::DbSize
             | Request::Info { .. }
+            | Request::ClusterNodes
             | Request::ChangeMembership { .. }
             | Request::TransferLeader { .. } => None,
         }

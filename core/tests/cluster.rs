@@ -636,6 +636,23 @@ fn the_cluster_grows_to_five_and_shrinks_to_three_without_losing_a_write() {
             let mut voters = status(&cluster, leader, DATA).voters;
             voters.sort_unstable();
             assert_eq!(voters, vec![3, 4, 5]);
+            let Some(Reply::Verbatim(nodes)) =
+                cluster.call(leader, Request::ClusterNodes, 10 * SECOND)
+            else {
+                panic!("CLUSTER NODES answered no text");
+            };
+            let lines: Vec<&str> = nodes.lines().collect();
+            assert_eq!(lines.len(), 3, "{nodes}");
+            let masters: Vec<&&str> = lines
+                .iter()
+                .filter(|l| l.contains(" myself,master "))
+                .collect();
+            assert_eq!(masters.len(), 1, "{nodes}");
+            assert!(masters[0].ends_with(" connected 0-16383"), "{nodes}");
+            assert!(
+                !nodes.contains("node1:") && !nodes.contains("node2:"),
+                "{nodes}"
+            );
             for key in &acknowledged {
                 let reply = cluster.call(leader, get(key), 10 * SECOND);
                 assert_eq!(

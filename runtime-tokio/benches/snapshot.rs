@@ -83,12 +83,16 @@ fn main() {
     );
     drop((source, store, follower));
 
-    let started = Instant::now();
-    drop(open_node(&leader_dir));
-    println!(
-        "warm restart: {:.3} s (open RocksDB and start the node over {keys} keys)",
-        started.elapsed().as_secs_f64()
-    );
+    // The first restart replays RocksDB's write-ahead log of what the fill left in memory;
+    // the second finds it flushed, as a node that ran for a while does.
+    for run in ["first", "second"] {
+        let started = Instant::now();
+        drop(open_node(&leader_dir));
+        println!(
+            "warm restart ({run}): {:.3} s (open RocksDB and start the node over {keys} keys)",
+            started.elapsed().as_secs_f64()
+        );
+    }
 }
 
 /// Opens the store at `path` and starts a one-node cluster's node over it (bootstrapping it

@@ -142,6 +142,7 @@ impl Command {
             "client" => parse_client(args.collect())?,
             "command" => parse_command(args.collect())?,
             "config" => parse_config(args.collect())?,
+            "cluster" => parse_cluster(args.collect())?,
             other => unreachable!("{other} is in the table but has no parser"),
         };
         Ok(command)
@@ -172,6 +173,7 @@ impl Command {
                 .chain(keys.iter().cloned())
                 .collect(),
             Command::Node(Request::DbSize) => vec![word("DBSIZE")],
+            Command::Node(Request::ClusterNodes) => vec![word("CLUSTER"), word("NODES")],
             Command::Ping(message) => std::iter::once(word("PING"))
                 .chain(message.clone())
                 .collect(),
@@ -299,6 +301,14 @@ fn parse_command(args: Vec<Bytes>) -> Result<Command, Reply> {
         b"info" => Ok(Command::CommandInfo(names)),
         b"docs" => Ok(Command::CommandDocs(names)),
         _ => Err(unknown_subcommand(sub, "COMMAND")),
+    }
+}
+
+fn parse_cluster(args: Vec<Bytes>) -> Result<Command, Reply> {
+    match args[0].to_ascii_lowercase().as_slice() {
+        b"nodes" if args.len() == 1 => Ok(Command::Node(Request::ClusterNodes)),
+        b"nodes" => Err(wrong_arity("cluster|nodes")),
+        _ => Err(unknown_subcommand(&args[0], "CLUSTER")),
     }
 }
 

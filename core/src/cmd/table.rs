@@ -79,6 +79,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         ("server", "Returns detailed information about all commands.", "2.8.13", "O(N) where N is the total number of Redis commands")),
     spec("config", -2, &[], (0, 0, 0), &["@slow"],
         ("server", "A container for server configuration commands.", "2.0.0", "Depends on subcommand.")),
+    spec("cluster", -2, &[], (0, 0, 0), &["@slow"],
+        ("cluster", "A container for Redis Cluster commands (NODES: the nodes and their roles).", "3.0.0", "Depends on subcommand.")),
     spec("info", -1, &["loading", "stale", "sentinel"], (0, 0, 0), &["@slow", "@dangerous"],
         ("server", "Returns information and statistics about the server.", "1.0.0", "O(1)")),
 ];
