@@ -880,13 +880,10 @@ fn scenario_check(
                 .find(|s| s.term > first_term)
                 .map(|s| format!("node {} reached term {} at {:?}", s.node, s.term, s.at))
         }
-        Check::SnapshotsTaken => stores.iter().find_map(|&(id, store)| {
-            let key = seshat_core::storage::StateKey::SnapshotMetadata.encode(GroupId::FIRST_DATA);
-            let cf = seshat_core::storage::ColumnFamily::raft_state(GroupId::FIRST_DATA);
-            match store.get(cf, &key) {
-                Ok(Some(_)) => None,
-                _ => Some(format!("node {id} took no snapshot")),
-            }
+        Check::SnapshotsTaken { index_min } => stores.iter().find_map(|&(id, store)| {
+            let index = inspect::snapshot_index(store, GroupId::FIRST_DATA).unwrap_or(0);
+            (index < index_min)
+                .then(|| format!("node {id}'s log was compacted only to index {index}"))
         }),
         Check::SnapshotInstalled { step } => {
             let node = *played.get(step)?.nodes.first()?;

@@ -73,10 +73,6 @@ mod sim {
                 let first: u64 = flag("--first").and_then(|s| s.parse().ok()).unwrap_or(0);
                 let mut failed = false;
                 for s in &scenarios {
-                    if let Some(reason) = s.waits_for {
-                        println!("{:<28} skipped: waits for {reason}", s.name);
-                        continue;
-                    }
                     let wall = Instant::now();
                     let mut simulated = Duration::ZERO;
                     let mut installs = 0;
