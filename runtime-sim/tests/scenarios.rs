@@ -45,10 +45,15 @@ fn scenario(name: &str) -> Scenario {
 
 /// Runs `name` over every seed; fails listing each failing seed with its replay line.
 fn passes(name: &str) {
+    passes_with(name, &[]);
+}
+
+/// [`passes`], plus seeds that once failed (they stay in the list for good).
+fn passes_with(name: &str, regressions: &[u64]) {
     let scenario = scenario(name);
     let options = RunOptions::default();
     let mut failed = Vec::new();
-    for seed in seeds() {
+    for seed in seeds().into_iter().chain(regressions.iter().copied()) {
         println!("seed={seed} scenario={name}");
         let report = run(&scenario, seed, &options);
         if !report.passed() {
@@ -122,7 +127,10 @@ fn s12_leader_pause() {
 
 #[test]
 fn s13_membership_churn() {
-    passes("membership-churn");
+    // 352, 371, 495: a leader applied its own removal and raft-rs panicked (it now steps down
+    // first). 533: a node kept trying to join through a member removed meanwhile (the admin
+    // tool now asks other members).
+    passes_with("membership-churn", &[352, 371, 495, 533]);
 }
 
 #[test]

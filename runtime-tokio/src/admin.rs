@@ -27,6 +27,9 @@ const CAUGHT_UP_ENTRIES: u64 = 10;
 /// Where the operator's calls go: any member, found again as leadership moves.
 pub struct Admin {
     seed: String,
+    /// Every member address seen in a directory so far: where to ask when the seed is down
+    /// or was itself removed.
+    known: std::sync::Mutex<Vec<String>>,
 }
 
 /// What an operator can ask of one group.
@@ -43,7 +46,11 @@ enum Change {
 impl Admin {
     /// Calls go first to the member at `seed` (its internal address).
     pub fn new(seed: impl Into<String>) -> Admin {
-        Admin { seed: seed.into() }
+        let seed = seed.into();
+        Admin {
+            known: std::sync::Mutex::new(vec![seed.clone()]),
+            seed,
+        }
     }
 
     /// The status of the node at `addr`.
@@ -56,9 +63,27 @@ impl Admin {
             .into_inner())
     }
 
-    /// The seed's status.
+    /// The status of the seed, or, if it is unreachable or was removed, of the first other
+    /// member seen so far that answers and still belongs to the cluster.
     pub async fn status(&self) -> anyhow::Result<StatusReply> {
-        Admin::status_of(&self.seed).await
+        let candidates = self.known.lock().expect("admin lock").clone();
+        let mut last_error = None;
+        for addr in std::iter::once(self.seed.clone()).chain(candidates) {
+            match Admin::status_of(&addr).await {
+                Ok(status) if !status.removed => {
+                    let mut known = self.known.lock().expect("admin lock");
+                    for member in &status.members {
+                        if !known.contains(&member.internal_addr) {
+                            known.push(member.internal_addr.clone());
+                        }
+                    }
+                    return Ok(status);
+                }
+                Ok(_) => last_error = Some(anyhow::anyhow!("{addr} was removed from the cluster")),
+                Err(error) => last_error = Some(error),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("no member answered")))
     }
 
     /// Adds node `node` (reachable at `internal_addr`, serving clients on `client_addr`) to

@@ -575,6 +575,20 @@ impl Group {
                     })
                 }
                 EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
+                    if self.is_leader() && self.conf_change_removes_self(entry) {
+                        // raft-rs assumes a leader is in its own progress tracker (it
+                        // unwraps that entry when it commits), so a leader must never apply
+                        // its own removal. It steps down first; the others elect a leader
+                        // within an election timeout.
+                        tracing::info!(
+                            node = self.node.0,
+                            group = self.id.0,
+                            index = entry.index,
+                            "stepping down before applying this node's own removal"
+                        );
+                        let term = self.raw.raft.term;
+                        self.raw.raft.become_follower(term, INVALID_ID);
+                    }
                     match self.apply_conf_change(entry) {
                         Ok(conf_state) => {
                             self.raw
@@ -937,6 +951,31 @@ impl Group {
                 Err(e.to_string())
             }
         }
+    }
+
+    /// Whether applying the conf change `entry` takes this node out of the group's
+    /// configuration: leaving a joint configuration whose incoming voters do not include it, or
+    /// a simple change that removes it. (Entering a joint configuration never does: the node
+    /// stays among the outgoing voters.)
+    fn conf_change_removes_self(&self, entry: &Entry) -> bool {
+        let me = self.node.0;
+        let removal = raft::eraftpb::ConfChangeType::RemoveNode;
+        if entry.get_entry_type() == EntryType::EntryConfChange {
+            return ConfChange::parse_from_bytes(&entry.data)
+                .is_ok_and(|change| change.node_id == me && change.get_change_type() == removal);
+        }
+        let Ok(change) = ConfChangeV2::parse_from_bytes(&entry.data) else {
+            return false;
+        };
+        if change.leave_joint() {
+            let conf = self.raw.store().conf_state();
+            return !conf.voters.contains(&me) && !conf.learners_next.contains(&me);
+        }
+        change.enter_joint().is_none()
+            && change
+                .changes
+                .iter()
+                .any(|single| single.node_id == me && single.get_change_type() == removal)
     }
 
     /// Proposes a membership change of this group; its reply comes once the entry applies (for
