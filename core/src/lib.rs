@@ -45,6 +45,7 @@
 //! log key and storage call names its group.
 #![warn(missing_docs, unreachable_pub)]
 
+mod cluster_error;
 pub mod cmd;
 pub mod config;
 mod consensus;
@@ -65,6 +66,7 @@ mod system;
 pub mod testkit;
 mod time;
 
+pub use cluster_error::{ClusterError, NoQuorum, TryAgain};
 pub use consensus::{GroupStatus, SnapshotStats};
 pub use error::{Error, Result};
 pub use ids::{ClientId, GroupId, NodeId, RequestId};

@@ -19,6 +19,7 @@ use raft::eraftpb::{
     ConfChangeSingle, ConfChangeTransition, ConfChangeType, ConfChangeV2, ConfState,
 };
 
+use crate::cluster_error::{ClusterError, TryAgain};
 use crate::ids::NodeId;
 
 /// A change to one group's configuration.
@@ -56,7 +57,7 @@ impl MembershipChange {
         let is_voter = conf.voters.contains(&id);
         let is_learner = conf.learners.contains(&id);
         if !conf.voters_outgoing.is_empty() {
-            return Err("TRYAGAIN the group is still leaving a joint configuration".to_owned());
+            return Err(ClusterError::TryAgain(TryAgain::LeavingJoint).to_string());
         }
         match self {
             MembershipChange::AddLearner { .. } if is_voter || is_learner => {

@@ -7,13 +7,14 @@ use std::time::Duration;
 use raft::eraftpb::Message;
 use raft::StateRole;
 
+use crate::cluster_error::{ClusterError, NoQuorum, TryAgain};
 use crate::cmd::key_hash_slot;
 use crate::consensus::{
     is_removal_notice, Group, GroupConfig, GroupStatus, LogView, Machine, Outbox, PendingRead,
-    ReadKind, RequestKey,
+    RequestKey,
 };
 use crate::ids::{ClientId, GroupId, NodeId, RequestId};
-use crate::kv::{Keyspace, Member, Proposal};
+use crate::kv::{Keyspace, Member, Proposal, ReadKind};
 use crate::membership::MembershipChange;
 use crate::output::Output;
 use crate::reply::Reply;
@@ -141,7 +142,7 @@ impl NodeConfig {
 /// The answer of a node that does not lead the group an operator's request is for: the leader
 /// it knows (0 if none), so the caller can go there.
 fn not_leader(leader: Option<NodeId>) -> Reply {
-    Reply::error(format!("NOTLEADER {}", leader.map_or(0, |id| id.0)))
+    ClusterError::NotLeader(leader).into()
 }
 
 /// Where `group`'s state-machine data lives, as the store records it.
@@ -417,18 +418,11 @@ impl Node {
             Request::ChangeMembership { .. } | Request::TransferLeader { .. }
         );
         if self.is_removed() && !is_admin {
-            let text = format!(
-                "ERR node {} was removed from the cluster and no longer serves; use another node",
-                self.config.id
-            );
-            self.reply_now(key, Reply::error(text));
+            self.reply_now(key, ClusterError::Removed(self.config.id).into());
             return;
         }
         if self.outstanding.len() >= self.config.requests_pending_max {
-            self.reply_now(
-                key,
-                Reply::error("TRYAGAIN too many requests in flight on this node; retry later"),
-            );
+            self.reply_now(key, ClusterError::TryAgain(TryAgain::Overloaded).into());
             return;
         }
         let deadline = now.instant + self.config.request_timeout;
@@ -594,7 +588,7 @@ impl Node {
             request => match leader.and_then(|leader| self.client_addr_of(leader)) {
                 Some(addr) => {
                     let slot = request.first_key().map_or(0, |k| key_hash_slot(k));
-                    self.complete(key, Reply::error(format!("MOVED {slot} {addr}")));
+                    self.complete(key, ClusterError::Moved { slot, addr }.into());
                 }
                 None => {
                     self.set_stage(key, Stage::Parked);
@@ -754,12 +748,7 @@ impl Node {
                 break;
             }
             for read in redispatch {
-                let request = match read.kind {
-                    ReadKind::Get(key) => Request::Get { key },
-                    ReadKind::Exists(keys) => Request::Exists { keys },
-                    ReadKind::DbSize => Request::DbSize,
-                };
-                self.dispatch(read.key, request);
+                self.dispatch(read.key, read.kind.into_request());
             }
             if role_changed {
                 self.retry_parked();
@@ -774,20 +763,12 @@ impl Node {
                 break;
             }
             let stage = self.outstanding.get(&key).map(|o| o.stage);
-            let text = match stage {
-                Some(Stage::Proposed) => {
-                    "NOQUORUM the write was not committed within the request timeout; it may or \
-                     may not take effect"
-                }
-                Some(Stage::Reading) => {
-                    "NOQUORUM leadership could not be confirmed by a majority within the request \
-                     timeout"
-                }
-                Some(Stage::Parked) | None => {
-                    "NOQUORUM no leader could be reached within the request timeout"
-                }
+            let reason = match stage {
+                Some(Stage::Proposed) => NoQuorum::NotCommitted,
+                Some(Stage::Reading) => NoQuorum::NotConfirmed,
+                Some(Stage::Parked) | None => NoQuorum::NoLeader,
             };
-            self.complete(key, Reply::error(text));
+            self.complete(key, ClusterError::NoQuorum(reason).into());
         }
     }
 

@@ -16,7 +16,6 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
-use bytes::Bytes;
 use protobuf::Message as _;
 use raft::eraftpb::{
     ConfChange, ConfChangeV2, Entry, EntryType, Message, MessageType, Snapshot, SnapshotMetadata,
@@ -25,10 +24,11 @@ use raft::{RawNode, ReadOnlyOption, ReadState, SnapshotStatus, StateRole, INVALI
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::cluster_error::{ClusterError, NoQuorum, TryAgain};
 use crate::consensus::log_view::LogView;
 use crate::consensus::logger::raft_logger;
 use crate::ids::{ClientId, GroupId, NodeId, RequestId};
-use crate::kv::{ApplyContext, Keyspace, Member, Proposal};
+use crate::kv::{ApplyContext, Keyspace, Member, Proposal, ReadKind};
 use crate::membership::MembershipChange;
 use crate::output::{Output, PersistBatch};
 use crate::reply::Reply;
@@ -43,8 +43,9 @@ pub(crate) type RequestKey = (ClientId, RequestId);
 /// The reply to a proposal that a new leader overwrote before it committed: it certainly did
 /// not take effect, so the client may retry it. `TRYAGAIN` is the Redis Cluster code clients
 /// already retry on.
-pub(crate) const NOT_COMMITTED: &str =
-    "TRYAGAIN the write was not committed because leadership changed; it is safe to retry";
+fn not_committed() -> Reply {
+    ClusterError::TryAgain(TryAgain::Overwritten).into()
+}
 
 /// What a group needs to know to start.
 #[derive(Clone, Debug)]
@@ -73,8 +74,9 @@ pub(crate) struct GroupConfig {
 
 /// The reply to a write this node proposed whose entry a snapshot install skipped over: the
 /// node never applies it, so it cannot tell whether it committed.
-const SKIPPED_BY_SNAPSHOT: &str = "NOQUORUM leadership changed before the write was confirmed; \
-                                   it may or may not take effect";
+fn skipped_by_snapshot() -> Reply {
+    ClusterError::NoQuorum(NoQuorum::SkippedBySnapshot).into()
+}
 
 /// The state machine a group's log drives.
 #[derive(Debug)]
@@ -83,25 +85,6 @@ pub(crate) enum Machine {
     System(Directory),
     /// Groups 1..N: a keyspace.
     Data(Keyspace),
-}
-
-/// A read that needs a ReadIndex confirmation before it may be answered.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum ReadKind {
-    /// GET.
-    Get(Bytes),
-    /// EXISTS.
-    Exists(Vec<Bytes>),
-    /// DBSIZE.
-    DbSize,
-}
-
-impl ReadKind {
-    /// Keyed reads are served by the leader only (others answer MOVED); keyless ones may use
-    /// a follower's ReadIndex, which raft-rs forwards to the leader.
-    pub(crate) fn needs_leader(&self) -> bool {
-        !matches!(self, ReadKind::DbSize)
-    }
 }
 
 /// A read waiting in a group.
@@ -401,8 +384,7 @@ impl Group {
                 overwritten.term < term,
                 "two proposals at index {index} in term {term}"
             );
-            out.completions
-                .push((overwritten.key, Reply::error(NOT_COMMITTED)));
+            out.completions.push((overwritten.key, not_committed()));
         }
     }
 
@@ -615,7 +597,7 @@ impl Group {
                 let reply = if proposed.term == entry.term {
                     reply.unwrap_or_else(Reply::ok)
                 } else {
-                    Reply::error(NOT_COMMITTED)
+                    not_committed()
                 };
                 out.completions.push((proposed.key, reply));
             }
@@ -898,8 +880,7 @@ impl Group {
             .collect();
         for index in skipped {
             let proposed = self.proposals.remove(&index).expect("listed above");
-            out.completions
-                .push((proposed.key, Reply::error(SKIPPED_BY_SNAPSHOT)));
+            out.completions.push((proposed.key, skipped_by_snapshot()));
         }
         self.snapshot_stats.installed += 1;
         tracing::info!(
@@ -995,10 +976,7 @@ impl Group {
         // raft-rs turns a change proposed while another is unapplied into an empty entry,
         // which would look like success: refuse it here instead.
         if self.raw.raft.has_pending_conf() {
-            return Err(Reply::error(format!(
-                "TRYAGAIN a membership change of group {} is in progress",
-                self.id
-            )));
+            return Err(ClusterError::TryAgain(TryAgain::MembershipChanging(self.id)).into());
         }
         change
             .check(self.raw.store().conf_state())
@@ -1018,7 +996,7 @@ impl Group {
         };
         self.raw
             .propose_conf_change(context, change.to_conf_change())
-            .map_err(|_| Reply::error("TRYAGAIN leadership is moving; retry"))?;
+            .map_err(|_| Reply::from(ClusterError::TryAgain(TryAgain::LeadershipMoving)))?;
         self.track_proposal(key, out);
         Ok(())
     }
@@ -1243,15 +1221,7 @@ impl Group {
                 panic!("group {}: client reads go to data groups", self.id);
             };
             for read in reads {
-                let reply = match &read.kind {
-                    ReadKind::Get(key) => keyspace.get(store, key).map_or(Reply::Null, Reply::Bulk),
-                    ReadKind::Exists(keys) => Reply::Integer(
-                        keys.iter()
-                            .filter(|key| keyspace.get(store, key).is_some())
-                            .count() as i64,
-                    ),
-                    ReadKind::DbSize => Reply::Integer(keyspace.key_count() as i64),
-                };
+                let reply = read.kind.serve(keyspace, store);
                 out.completions.push((read.key, reply));
             }
         }

@@ -5,7 +5,7 @@ mod log_view;
 mod logger;
 
 pub(crate) use group::{
-    is_removal_notice, Group, GroupConfig, Machine, Outbox, PendingRead, ReadKind, RequestKey,
+    is_removal_notice, Group, GroupConfig, Machine, Outbox, PendingRead, RequestKey,
 };
 pub use group::{GroupStatus, SnapshotStats};
 pub(crate) use log_view::LogView;

@@ -2,6 +2,8 @@
 
 mod keyspace;
 mod proposal;
+mod read;
 
 pub(crate) use keyspace::{ApplyContext, Keyspace};
 pub(crate) use proposal::{Member, Proposal};
+pub(crate) use read::ReadKind;
