@@ -34,9 +34,26 @@
 //! }
 //! ```
 //!
-//! Connection-level commands never reach the node: a [`Session`](session::Session) per
-//! connection answers PING, HELLO, CLIENT, COMMAND and CONFIG GET itself and forwards the rest
-//! as a [`Request`].
+//! # Commands
+//!
+//! One table, [`cmd::COMMANDS`], lists every command with its spec: name, arity, flags, key
+//! positions, ACL categories, docs, and how it runs (in the connection, from the node's own
+//! state, as a linearizable read, or as a replicated write). Parsing, routing by first key,
+//! `COMMAND` and `COMMAND GETKEYS` all read it. A [`Session`](session::Session) per connection
+//! parses each command into a [`Call`], answers the connection commands (PING, HELLO, CLIENT,
+//! COMMAND, CONFIG GET) itself and forwards the rest as a [`Request`]. A write's log entry is
+//! its arguments; every replica applies them through the same spec.
+//!
+//! # Where the core touches the disk
+//!
+//! The model is that the disk is read once, at startup, and written only through
+//! [`Output::Persist`]. There is one deliberate exception: the keyspace can be larger than
+//! memory, so the core reads and writes it through `&mut dyn Store` inside the `handle_*`
+//! calls (applying committed entries, serving confirmed reads, staging and installing
+//! snapshots, compacting the log). It stays deterministic: on the in-memory and simulated
+//! stores these calls are plain function calls. On RocksDB they run on the driver's task, so
+//! each one must stay bounded: a slow read there delays every group's Raft traffic on the
+//! node, and an apply pass writes one batch (not synced: the log it replays from is).
 //!
 //! # Raft groups
 //!
@@ -67,6 +84,7 @@ pub mod testkit;
 mod time;
 
 pub use cluster_error::{ClusterError, NoQuorum, TryAgain};
+pub use cmd::Call;
 pub use consensus::{GroupStatus, SnapshotStats};
 pub use error::{Error, Result};
 pub use ids::{ClientId, GroupId, NodeId, RequestId};
@@ -74,7 +92,7 @@ pub use node::{Node, NodeConfig, REDIS_VERSION};
 pub use output::{Output, PersistBatch};
 pub use raft::{eraftpb, StateRole};
 pub use reply::{Protocol, Reply};
-pub use request::{Request, SetCondition, SetRequest};
+pub use request::Request;
 pub use time::{Instant, Now};
 
 /// A known bug a test can plant (`NodeConfig::planted_bug`) to show that the simulator's checks

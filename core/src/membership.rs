@@ -27,7 +27,7 @@ use crate::ids::NodeId;
 pub enum MembershipChange {
     /// Add `node` as a learner, registering its addresses.
     AddLearner {
-        /// The node.
+        /// The node that joins; it must not be a member of the group yet.
         node: NodeId,
         /// `host:port` Redis clients reach it on.
         client_addr: String,

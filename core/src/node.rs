@@ -1,14 +1,12 @@
 //! [`Node`]: one Seshat node's deterministic state, driven by a runtime.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use raft::eraftpb::Message;
-use raft::StateRole;
 
 use crate::cluster_error::{ClusterError, NoQuorum, TryAgain};
-use crate::cmd::key_hash_slot;
+use crate::cmd::{key_hash_slot, Call, Run};
 use crate::consensus::{
     is_removal_notice, Group, GroupConfig, GroupStatus, LogView, Machine, Outbox, PendingRead,
     RequestKey,
@@ -24,120 +22,13 @@ use crate::storage::{ColumnFamily, DataRange, StateKey, Store, WriteBatch};
 use crate::system::Directory;
 use crate::time::{Instant, Now};
 
+mod config;
+
+pub use config::NodeConfig;
+
 /// The version clients see in `HELLO` and `INFO` (`redis_version`): the Redis release whose
 /// commands and replies Seshat follows.
 pub const REDIS_VERSION: &str = "7.2.0";
-
-/// Everything a [`Node`] needs to know to start. Build it from the file configuration with
-/// [`NodeConfig::from_config`].
-#[derive(Clone, Debug)]
-pub struct NodeConfig {
-    /// This node.
-    pub id: NodeId,
-    /// The client address this node advertises (in `MOVED` replies), `host:port`.
-    pub client_addr: String,
-    /// The internal address this node advertises to peers, `host:port`.
-    pub internal_addr: String,
-    /// The founding voters. Used only when the store holds no state yet (first start); after
-    /// that the configuration comes from the log.
-    pub bootstrap_members: Vec<NodeId>,
-    /// Client addresses known from the configuration file, used for `MOVED` until the system
-    /// group's directory names them.
-    pub peer_client_addrs: BTreeMap<NodeId, String>,
-    /// Number of data groups (shards). Phase 1: 1.
-    pub data_groups: u64,
-    /// Length of one Raft tick.
-    pub tick_interval: Duration,
-    /// Ticks between leader heartbeats.
-    pub heartbeat_ticks: usize,
-    /// Election timeout is drawn from `election_ticks_min..election_ticks_max`.
-    pub election_ticks_min: usize,
-    /// Exclusive upper bound of the election timeout, ticks.
-    pub election_ticks_max: usize,
-    /// A request not answered within this time gets `-NOQUORUM`.
-    pub request_timeout: Duration,
-    /// Requests in flight on this node at most; more get `-TRYAGAIN`.
-    pub requests_pending_max: usize,
-    /// Largest Raft append message, bytes.
-    pub message_bytes_max: u64,
-    /// Appends in flight to one follower at most.
-    pub inflight_messages_max: usize,
-    /// Each group compacts its log once this many entries applied since the last compaction.
-    pub snapshot_interval_entries: u64,
-    /// ... or once its entries in memory take this many bytes.
-    pub snapshot_interval_bytes: u64,
-    /// Bytes one group's in-memory log may take: uncommitted entries beyond it are refused.
-    pub raft_log_memory_bytes_max: u64,
-    /// Seeds every random choice the node makes. The tokio runtime draws it from the OS and
-    /// logs it; the simulator passes its seed.
-    pub rng_seed: u64,
-    /// A bug to plant, so a test can show that the simulator's checks catch it. Exists only
-    /// with the `planted-bugs` feature, which only simulation builds enable.
-    #[cfg(feature = "planted-bugs")]
-    pub planted_bug: Option<crate::PlantedBug>,
-}
-
-impl NodeConfig {
-    /// Ticks `handle_timeout` performs at most in one call, so a runtime that stalled does
-    /// not fire a burst of elections.
-    pub const TICKS_PER_CALL_MAX: u32 = 10;
-
-    /// Raft ticks per heartbeat interval. raft-rs draws election timeouts in whole ticks, so
-    /// fine ticks give two followers many distinct timeouts to draw from: with one tick per
-    /// heartbeat (100 ms) and a 500-1000 ms timeout there are only 5, both followers of a dead
-    /// leader time out together one time in five, split the vote, and the election takes a
-    /// second round (the simulator measured failovers over 2 s that way).
-    pub const TICKS_PER_HEARTBEAT: u32 = 10;
-
-    /// The node configuration for a validated file configuration. A Raft tick is a tenth of
-    /// the heartbeat interval; election timeouts are rounded up to whole ticks.
-    pub fn from_config(
-        config: &crate::config::Config,
-        hostname: &str,
-        rng_seed: u64,
-    ) -> NodeConfig {
-        let tick_interval =
-            (config.heartbeat_interval() / Self::TICKS_PER_HEARTBEAT).max(Duration::from_millis(1));
-        let ticks = |d: Duration| -> usize {
-            (d.as_micros().div_ceil(tick_interval.as_micros().max(1))) as usize
-        };
-        let heartbeat_ticks = ticks(config.heartbeat_interval()).max(1);
-        let election_ticks_min = ticks(config.election_timeout_min()).max(heartbeat_ticks + 1);
-        let election_ticks_max = ticks(config.election_timeout_max()).max(election_ticks_min + 1);
-        let peer_client_addrs = config
-            .cluster
-            .initial_members
-            .iter()
-            .filter_map(|member| Some((NodeId(member.id), member.client_addr.clone()?)))
-            .collect();
-        NodeConfig {
-            id: NodeId(config.node.id),
-            client_addr: config.advertise_client_addr_or(hostname),
-            internal_addr: config.advertise_addr_or(hostname),
-            bootstrap_members: if config.cluster.bootstrap {
-                config.members().into_iter().map(|(id, _)| id).collect()
-            } else {
-                Vec::new()
-            },
-            peer_client_addrs,
-            data_groups: 1,
-            tick_interval,
-            heartbeat_ticks,
-            election_ticks_min,
-            election_ticks_max,
-            request_timeout: config.request_timeout(),
-            requests_pending_max: config.limits.max_concurrent_client_connections as usize * 4,
-            message_bytes_max: 1024 * 1024,
-            inflight_messages_max: 256,
-            snapshot_interval_entries: config.raft.snapshot_interval_entries,
-            snapshot_interval_bytes: config.raft.snapshot_interval_bytes,
-            raft_log_memory_bytes_max: config.limits.max_memory_per_raft_log_mb * 1024 * 1024,
-            rng_seed,
-            #[cfg(feature = "planted-bugs")]
-            planted_bug: None,
-        }
-    }
-}
 
 /// The answer of a node that does not lead the group an operator's request is for: the leader
 /// it knows (0 if none), so the caller can go there.
@@ -399,19 +290,16 @@ impl Node {
             !self.outstanding.contains_key(&key),
             "request {id:?} of client {client:?} is already in flight"
         );
-        if let Request::Info {
-            sections,
+        if let Request::Command {
+            call,
             connected_clients,
         } = &request
         {
-            let info = self.render_info(sections, *connected_clients);
-            self.reply_now(key, Reply::Verbatim(info));
-            return;
-        }
-        if request == Request::ClusterNodes {
-            let nodes = self.render_cluster_nodes();
-            self.reply_now(key, Reply::Verbatim(nodes));
-            return;
+            if let Run::Local { answer, .. } = call.run() {
+                let reply = answer(self, call.args(), *connected_clients);
+                self.reply_now(key, reply);
+                return;
+            }
         }
         let is_admin = matches!(
             request,
@@ -529,6 +417,44 @@ impl Node {
         self.messages_dropped
     }
 
+    /// This node's configuration (INFO and CLUSTER render from it).
+    pub(crate) fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// How long the node has run.
+    pub(crate) fn uptime(&self) -> Duration {
+        self.now_last
+            .instant
+            .saturating_duration_since(self.started_at)
+    }
+
+    /// Client requests not answered yet.
+    pub(crate) fn requests_in_flight(&self) -> usize {
+        self.outstanding.len()
+    }
+
+    /// The first data group's state, as this node sees it.
+    pub(crate) fn data_status(&self) -> GroupStatus {
+        self.groups[&GroupId::FIRST_DATA].status()
+    }
+
+    /// The member directory the system group keeps.
+    pub(crate) fn directory(&self) -> &Directory {
+        let Machine::System(directory) = self.groups[&GroupId::SYSTEM].machine() else {
+            unreachable!("group 0 runs the directory");
+        };
+        directory
+    }
+
+    /// The first data group's keyspace.
+    pub(crate) fn keyspace(&self) -> &Keyspace {
+        let Machine::Data(keyspace) = self.groups[&GroupId::FIRST_DATA].machine() else {
+            unreachable!("group 1 is a data group");
+        };
+        keyspace
+    }
+
     // --- routing -------------------------------------------------------------------------
 
     /// Phase 1 has one data shard, which owns every slot. The shard map moves into the system
@@ -559,42 +485,41 @@ impl Node {
             }
             request => request,
         };
-        let group_id = match request.first_key() {
+        let Request::Command { call, .. } = request else {
+            unreachable!("membership requests returned above");
+        };
+        let group_id = match call.first_key() {
             Some(first) => self.group_for_key(first),
             None => GroupId::FIRST_DATA,
         };
         let group = &self.groups[&group_id];
         let (is_leader, leader) = (group.is_leader(), group.leader());
-        match request {
-            Request::DbSize => {
-                // Keyless: any node may serve it through a ReadIndex, which raft-rs forwards
-                // from a follower to the leader.
-                self.read(group_id, key, ReadKind::DbSize);
-            }
-            Request::Get { key: k } if is_leader => self.read(group_id, key, ReadKind::Get(k)),
-            Request::Exists { keys } if is_leader => {
-                self.read(group_id, key, ReadKind::Exists(keys));
-            }
-            Request::Set(set) if is_leader => self.propose(group_id, key, Proposal::Set(set)),
-            Request::Del { keys } if is_leader => {
-                self.propose(group_id, key, Proposal::Del(keys));
-            }
-            Request::Info { .. }
-            | Request::ClusterNodes
-            | Request::ChangeMembership { .. }
-            | Request::TransferLeader { .. } => {
-                unreachable!("answered before routing by key")
-            }
-            request => match leader.and_then(|leader| self.client_addr_of(leader)) {
-                Some(addr) => {
-                    let slot = request.first_key().map_or(0, |k| key_hash_slot(k));
-                    self.complete(key, ClusterError::Moved { slot, addr }.into());
+        // Keyless reads (DBSIZE) may be served by any node through a ReadIndex, which raft-rs
+        // forwards from a follower to the leader; keyed commands go to the leader.
+        let served_here = is_leader || !call.spec().has_keys();
+        match call.run() {
+            Run::Read { .. } if served_here => self.read(group_id, key, ReadKind::new(call)),
+            Run::Write { .. } if is_leader => self.propose(group_id, key, call),
+            Run::Read { .. } | Run::Write { .. } => {
+                match leader.and_then(|leader| self.client_addr_of(leader)) {
+                    Some(addr) => {
+                        let slot = call.first_key().map_or(0, |k| key_hash_slot(k));
+                        self.complete(key, ClusterError::Moved { slot, addr }.into());
+                    }
+                    None => {
+                        self.set_stage(key, Stage::Parked);
+                        self.parked.push((key, Request::from(call)));
+                    }
                 }
-                None => {
-                    self.set_stage(key, Stage::Parked);
-                    self.parked.push((key, request));
-                }
-            },
+            }
+            Run::Session(_) | Run::Container => {
+                let reply = Reply::error(format!(
+                    "ERR '{}' is answered by the connection, not the node",
+                    call.spec().name
+                ));
+                self.complete(key, reply);
+            }
+            Run::Local { .. } => unreachable!("answered in handle_request"),
         }
     }
 
@@ -626,10 +551,7 @@ impl Node {
     /// The internal addresses of the members the system group's directory knows, this node's
     /// included. The runtime connects to the ones it has no link to yet.
     pub fn peer_addrs(&self) -> Vec<(NodeId, String)> {
-        let Machine::System(directory) = self.groups[&GroupId::SYSTEM].machine() else {
-            unreachable!("group 0 runs the directory");
-        };
-        directory
+        self.directory()
             .members()
             .map(|member| (member.id, member.internal_addr.clone()))
             .collect()
@@ -641,31 +563,26 @@ impl Node {
         group.read(PendingRead { key, kind });
     }
 
-    fn propose(&mut self, group_id: GroupId, key: RequestKey, proposal: Proposal) {
+    fn propose(&mut self, group_id: GroupId, key: RequestKey, call: Call) {
         let group = self.groups.get_mut(&group_id).expect("group exists");
+        let proposal = Proposal::Command(call.args().to_vec());
         match group.propose(key, &proposal, &mut self.outbox) {
             Ok(()) => self.set_stage(key, Stage::Proposed),
             Err(_) => {
                 // A leadership transfer is in progress: wait for the next leader.
-                let request = match proposal {
-                    Proposal::Set(set) => Request::Set(set),
-                    Proposal::Del(keys) => Request::Del { keys },
-                    Proposal::RegisterNode(_) => unreachable!("clients do not register nodes"),
-                };
                 self.set_stage(key, Stage::Parked);
-                self.parked.push((key, request));
+                self.parked.push((key, Request::from(call)));
             }
         }
     }
 
-    fn client_addr_of(&self, node: NodeId) -> Option<String> {
+    /// The client address of `node`: this node's own, or the one the directory (or, until it
+    /// names the node, the configuration file) gives.
+    pub(crate) fn client_addr_of(&self, node: NodeId) -> Option<String> {
         if node == self.config.id {
             return Some(self.config.client_addr.clone());
         }
-        let Machine::System(directory) = self.groups[&GroupId::SYSTEM].machine() else {
-            unreachable!("group 0 runs the directory");
-        };
-        directory
+        self.directory()
             .member(node)
             .map(|member| member.client_addr.clone())
             .or_else(|| self.config.peer_client_addrs.get(&node).cloned())
@@ -786,153 +703,5 @@ impl Node {
         self.outbox
             .outputs
             .push_back(Output::Reply { client, id, reply });
-    }
-
-    /// `CLUSTER NODES` in Redis Cluster's format, one line per member of the data group:
-    /// `<id> <host:port@cport> <flags> <master> 0 0 <epoch> connected [0-16383]`. The leader is
-    /// the master and owns every slot (Phase 1 has one shard); voters and learners are its
-    /// replicas. Ids are the node ids as 40 hex digits, as `INFO`'s `run_id`.
-    fn render_cluster_nodes(&self) -> String {
-        let data = self.groups[&GroupId::FIRST_DATA].status();
-        let Machine::System(directory) = self.groups[&GroupId::SYSTEM].machine() else {
-            unreachable!("group 0 runs the directory");
-        };
-        let hex = |id: u64| format!("{id:040x}");
-        let mut members: Vec<u64> = data.voters.iter().chain(&data.learners).copied().collect();
-        members.sort_unstable();
-        members.dedup();
-        let mut out = String::new();
-        for id in members {
-            let node = NodeId(id);
-            let client = self.client_addr_of(node).unwrap_or_else(|| ":0".to_owned());
-            let internal_port = if node == self.config.id {
-                Some(self.config.internal_addr.clone())
-            } else {
-                directory.member(node).map(|m| m.internal_addr.clone())
-            }
-            .and_then(|addr| addr.rsplit(':').next().map(str::to_owned))
-            .unwrap_or_else(|| "0".to_owned());
-            let is_leader = data.leader == Some(node);
-            let mut flags = String::new();
-            if node == self.config.id {
-                flags.push_str("myself,");
-            }
-            flags.push_str(if is_leader { "master" } else { "slave" });
-            let master = match data.leader {
-                Some(leader) if !is_leader => hex(leader.0),
-                _ => "-".to_owned(),
-            };
-            let slots = if is_leader { " 0-16383" } else { "" };
-            let _ = writeln!(
-                out,
-                "{} {client}@{internal_port} {flags} {master} 0 0 {} connected{slots}",
-                hex(id),
-                data.term
-            );
-        }
-        out
-    }
-
-    fn render_info(&self, sections: &[String], connected_clients: u64) -> String {
-        let all = sections.is_empty()
-            || sections
-                .iter()
-                .any(|s| matches!(s.as_str(), "all" | "everything" | "default"));
-        let wants = |name: &str| all || sections.iter().any(|s| s == name);
-        let mut info = String::new();
-        let data = self.groups[&GroupId::FIRST_DATA].status();
-        if wants("server") {
-            let uptime = self
-                .now_last
-                .instant
-                .saturating_duration_since(self.started_at);
-            let _ = write!(
-                info,
-                "# Server\r\nredis_version:{REDIS_VERSION}\r\nseshat_version:{}\r\n\
-                 redis_mode:standalone\r\nrun_id:{:040x}\r\ntcp_port:{}\r\n\
-                 uptime_in_seconds:{}\r\nnode_id:{}\r\n\r\n",
-                env!("CARGO_PKG_VERSION"),
-                self.config.id.0,
-                self.config.client_addr.rsplit(':').next().unwrap_or(""),
-                uptime.as_secs(),
-                self.config.id,
-            );
-        }
-        if wants("clients") {
-            let _ = write!(
-                info,
-                "# Clients\r\nconnected_clients:{connected_clients}\r\n\
-                 requests_in_flight:{}\r\n\r\n",
-                self.outstanding.len()
-            );
-        }
-        if wants("replication") {
-            let role = if data.role == StateRole::Leader {
-                "master"
-            } else {
-                "slave"
-            };
-            let _ = write!(info, "# Replication\r\nrole:{role}\r\n");
-            if let Some(addr) = data.leader.and_then(|leader| self.client_addr_of(leader)) {
-                if data.role != StateRole::Leader {
-                    let (host, port) = addr.rsplit_once(':').unwrap_or((&addr, ""));
-                    let _ = write!(info, "master_host:{host}\r\nmaster_port:{port}\r\n");
-                }
-            }
-            let _ = write!(info, "\r\n");
-        }
-        if wants("raft") {
-            let _ = write!(info, "# Raft\r\n");
-            for status in self.status() {
-                let _ = write!(
-                    info,
-                    "group{}:role={:?},term={},leader={},commit_index={},applied_index={},\
-                     last_index={},snapshot_index={},log_entries={},log_bytes={},\
-                     compactions={},snapshots_sent={},snapshots_installed={},voters={:?},\
-                     learners={:?},voters_outgoing={:?}\r\n",
-                    status.group,
-                    status.role,
-                    status.term,
-                    status.leader.map_or(0, |id| id.0),
-                    status.commit_index,
-                    status.applied_index,
-                    status.last_index,
-                    status.snapshot_index,
-                    status.log_entries_in_memory,
-                    status.log_bytes_in_memory,
-                    status.snapshots.compactions,
-                    status.snapshots.sent,
-                    status.snapshots.installed,
-                    status.voters,
-                    status.learners,
-                    status.voters_outgoing,
-                );
-            }
-            let Machine::System(directory) = self.groups[&GroupId::SYSTEM].machine() else {
-                unreachable!("group 0 runs the directory");
-            };
-            for member in directory.members() {
-                let _ = write!(
-                    info,
-                    "member{}:client_addr={},internal_addr={}\r\n",
-                    member.id, member.client_addr, member.internal_addr
-                );
-            }
-            let _ = write!(info, "messages_dropped:{}\r\n\r\n", self.messages_dropped);
-        }
-        if wants("keyspace") {
-            let Machine::Data(keyspace) = self.groups[&GroupId::FIRST_DATA].machine() else {
-                unreachable!("group 1 is a data group");
-            };
-            let _ = write!(info, "# Keyspace\r\n");
-            if keyspace.key_count() > 0 {
-                let _ = write!(
-                    info,
-                    "db0:keys={},expires=0,avg_ttl=0\r\n",
-                    keyspace.key_count()
-                );
-            }
-        }
-        info
     }
 }

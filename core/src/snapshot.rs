@@ -68,7 +68,7 @@ impl SnapshotDescriptor {
 /// two transfers that overlap in time (an old leader's and a new one's) never mix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SnapshotId {
-    /// The group.
+    /// The group whose state the snapshot holds.
     pub group: GroupId,
     /// The node that sent it.
     pub from: NodeId,

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use seshat_core::cmd::key_hash_slot;
+use seshat_core::cmd::CommandLimits;
 use seshat_core::membership::MembershipChange;
 use seshat_core::testkit::{Cluster, ClusterOptions, Faults};
-use seshat_core::{GroupId, NodeId, Reply, Request, SetCondition, SetRequest};
+use seshat_core::{Call, GroupId, NodeId, Reply, Request};
 
 const SECOND: Duration = Duration::from_secs(1);
 const DATA: GroupId = GroupId::FIRST_DATA;
@@ -50,28 +51,27 @@ fn cluster(seed: u64) -> Cluster {
     Cluster::new(options)
 }
 
+/// The request a client sends as `words`, parsed as a connection would.
+fn command(words: &[&str]) -> Request {
+    let args = words
+        .iter()
+        .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+        .collect();
+    Request::from(Call::parse(args, &CommandLimits::default()).expect("a valid command"))
+}
+
 fn set(key: &str, value: &str) -> Request {
-    Request::Set(SetRequest {
-        key: Bytes::copy_from_slice(key.as_bytes()),
-        value: Bytes::copy_from_slice(value.as_bytes()),
-        condition: SetCondition::Always,
-        get: false,
-    })
+    command(&["SET", key, value])
 }
 
 fn get(key: &str) -> Request {
-    Request::Get {
-        key: Bytes::copy_from_slice(key.as_bytes()),
-    }
+    command(&["GET", key])
 }
 
 fn del(keys: &[&str]) -> Request {
-    Request::Del {
-        keys: keys
-            .iter()
-            .map(|k| Bytes::copy_from_slice(k.as_bytes()))
-            .collect(),
-    }
+    let mut words = vec!["DEL"];
+    words.extend(keys);
+    command(&words)
 }
 
 fn bulk(value: &str) -> Reply {
@@ -349,12 +349,7 @@ fn reads_are_batched_and_follower_dbsize_is_linearizable() {
                 "20 concurrent reads took {rounds} ReadIndex rounds"
             );
 
-            let exists = Request::Exists {
-                keys: ["a", "a", "b", "nope"]
-                    .iter()
-                    .map(|k| Bytes::from_static(k.as_bytes()))
-                    .collect(),
-            };
+            let exists = command(&["EXISTS", "a", "a", "b", "nope"]);
             assert_eq!(
                 cluster.call(leader, exists, 10 * SECOND),
                 Some(Reply::Integer(3))
@@ -365,7 +360,7 @@ fn reads_are_batched_and_follower_dbsize_is_linearizable() {
                 .find(|&id| id != leader)
                 .expect("3 nodes");
             assert_eq!(
-                cluster.call(follower, Request::DbSize, 10 * SECOND),
+                cluster.call(follower, command(&["DBSIZE"]), 10 * SECOND),
                 Some(Reply::Integer(2))
             );
         },
@@ -480,7 +475,7 @@ fn a_follower_behind_the_compacted_log_catches_up_by_snapshot() {
             }
             let reply = cluster.call(new_leader, get("k0"), 10 * SECOND);
             assert_eq!(reply, Some(Reply::Null));
-            let reply = cluster.call(new_leader, Request::DbSize, 10 * SECOND);
+            let reply = cluster.call(new_leader, command(&["DBSIZE"]), 10 * SECOND);
             assert_eq!(reply, Some(Reply::Integer(148)));
             cluster.restart(leader);
             cluster.run_for(3 * SECOND);
@@ -637,7 +632,7 @@ fn the_cluster_grows_to_five_and_shrinks_to_three_without_losing_a_write() {
             voters.sort_unstable();
             assert_eq!(voters, vec![3, 4, 5]);
             let Some(Reply::Verbatim(nodes)) =
-                cluster.call(leader, Request::ClusterNodes, 10 * SECOND)
+                cluster.call(leader, command(&["CLUSTER", "NODES"]), 10 * SECOND)
             else {
                 panic!("CLUSTER NODES answered no text");
             };

@@ -1,16 +1,40 @@
-//! Commands: the typed form of a request, parsed from its arguments with Redis's exact
-//! replies for bad input.
+//! The commands: one table ([`COMMANDS`]) of [`CommandSpec`]s, each naming its metadata and
+//! how it runs. Parsing, routing (which key decides the slot), `COMMAND` and its subcommands
+//! all read that one table, so they cannot drift apart.
+//!
+//! Each command, or small family, is one module that owns its spec, its parser and what it
+//! does: [`string`] (GET, SET, MGET, MSET, ...), [`counter`] (INCR, DECRBY, ...), [`keys`]
+//! (DEL, EXISTS, TYPE, ...), [`server`] (DBSIZE, INFO, COMMAND, CONFIG), [`connection`]
+//! (PING, ECHO, QUIT, HELLO, SELECT, CLIENT) and [`cluster`] (CLUSTER).
+//! Adding a command is: a module (or a function in its family's module) with its spec, one
+//! line in [`COMMANDS`], and its tests.
+//!
+//! A parsed command is a [`Call`]: its spec and its arguments, checked. Arguments stay the
+//! canonical form all the way: a write's log entry carries them (as Redis's replication
+//! stream carries commands), and every replica applies them through the same spec.
 
+pub(crate) mod cluster;
+pub(crate) mod connection;
+pub(crate) mod counter;
+mod glob;
+pub(crate) mod keys;
+pub(crate) mod server;
 mod slot;
+pub(crate) mod string;
 mod table;
 
+pub(crate) use glob::glob_match;
 pub use slot::{crc16, key_hash_slot, SLOT_COUNT};
-pub use table::{CommandSpec, COMMANDS};
+pub use table::COMMANDS;
+
+use std::fmt;
 
 use bytes::Bytes;
 
+use crate::kv::{Reader, Writer};
+use crate::node::Node;
 use crate::reply::Reply;
-use crate::request::{Request, SetCondition, SetRequest};
+use crate::session::{Action, Session};
 
 /// Size limits checked while parsing.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,294 +54,321 @@ impl Default for CommandLimits {
     }
 }
 
-/// A parsed command.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Command {
-    /// Commands the node answers from the replicated state.
-    Node(Request),
-    /// `PING [message]`.
-    Ping(Option<Bytes>),
-    /// `ECHO message`.
-    Echo(Bytes),
-    /// `QUIT`.
-    Quit,
-    /// `HELLO [protover [AUTH username password] [SETNAME name]]`.
-    Hello {
-        /// 2 or 3; `None` keeps the current protocol.
-        protover: Option<u8>,
-        /// `AUTH username password`.
-        auth: Option<(Bytes, Bytes)>,
-        /// `SETNAME name`.
-        setname: Option<Bytes>,
-    },
-    /// `SELECT index` (0 only).
-    Select,
-    /// `CLIENT SETNAME name`.
-    ClientSetName(Bytes),
-    /// `CLIENT GETNAME`.
-    ClientGetName,
-    /// `CLIENT ID`.
-    ClientId,
-    /// `CLIENT SETINFO LIB-NAME|LIB-VER value`.
-    ClientSetInfo,
-    /// `CLIENT INFO`.
-    ClientInfo,
-    /// `COMMAND`.
-    CommandList,
-    /// `COMMAND COUNT`.
-    CommandCount,
-    /// `COMMAND INFO [name ...]`.
-    CommandInfo(Vec<Bytes>),
-    /// `COMMAND DOCS [name ...]`.
-    CommandDocs(Vec<Bytes>),
-    /// `CONFIG GET pattern [pattern ...]`.
-    ConfigGet(Vec<Bytes>),
+/// Where a command's keys are among its arguments (the name is argument 0), as Redis's
+/// legacy key specification: `first`, then every `step`-th up to `last`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeySpec {
+    /// Position of the first key; 0 when the command takes no key.
+    pub first: i64,
+    /// Position of the last key; negative counts from the end (-1: the last argument).
+    pub last: i64,
+    /// Distance between two keys.
+    pub step: i64,
 }
 
-impl Command {
-    /// Parses a request's arguments. Bad input becomes the error reply Redis gives for it.
-    pub fn parse(args: Vec<Bytes>, limits: &CommandLimits) -> Result<Command, Reply> {
+impl KeySpec {
+    /// No key.
+    pub const NONE: KeySpec = KeySpec {
+        first: 0,
+        last: 0,
+        step: 0,
+    };
+    /// One key, the first argument.
+    pub const FIRST: KeySpec = KeySpec {
+        first: 1,
+        last: 1,
+        step: 1,
+    };
+    /// Every argument after the name is a key.
+    pub const ALL: KeySpec = KeySpec {
+        first: 1,
+        last: -1,
+        step: 1,
+    };
+
+    /// Positions of the keys in `args` (the name included), in order.
+    fn positions(self, args_len: usize) -> impl Iterator<Item = usize> {
+        let len = args_len as i64;
+        let last = if self.last < 0 {
+            len + self.last
+        } else {
+            self.last
+        };
+        let (first, last) = if self.first <= 0 {
+            (1, 0) // no keys
+        } else {
+            (self.first, last.min(len - 1))
+        };
+        (first..=last)
+            .step_by(self.step.max(1) as usize)
+            .map(|position| position as usize)
+    }
+}
+
+/// What `COMMAND DOCS` says of a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Docs {
+    /// The command group (`string`, `generic`, `server`, ...).
+    pub group: &'static str,
+    /// One sentence.
+    pub summary: &'static str,
+    /// The Redis version that introduced it.
+    pub since: &'static str,
+    /// Time complexity.
+    pub complexity: &'static str,
+}
+
+/// Validates a command's arguments (the name included) against the limits before it leaves
+/// the connection. `Err` is the reply Redis gives for that input.
+pub(crate) type Check = fn(&[Bytes], &CommandLimits) -> Result<(), Reply>;
+
+/// How a command runs. The variant decides where: in the connection, on the node from its own
+/// state, as a linearizable read, or as a replicated write.
+#[derive(Clone, Copy)]
+pub(crate) enum Run {
+    /// Answered by the connection's [`Session`] without reaching the node (PING, HELLO, ...).
+    /// The function parses the arguments itself.
+    Session(fn(&mut Session, &[Bytes]) -> Action),
+    /// Answered by the node from its own state, without consensus (INFO, CLUSTER NODES). The
+    /// last argument is the number of connections open on this node.
+    Local {
+        /// Checks the arguments.
+        check: Check,
+        /// Renders the reply.
+        answer: fn(&Node, &[Bytes], u64) -> Reply,
+    },
+    /// A linearizable read of a data group: served once a ReadIndex round confirms it.
+    Read {
+        /// Checks the arguments.
+        check: Check,
+        /// Reads the answer at (or after) the confirmed index.
+        read: fn(&[Bytes], &Reader<'_>) -> Reply,
+    },
+    /// A write: proposed, committed, then applied on every replica alike. Applying reads no
+    /// clock and no local state, only the arguments and the keyspace.
+    Write {
+        /// Checks the arguments.
+        check: Check,
+        /// Applies the committed arguments.
+        apply: fn(&[Bytes], &mut Writer<'_, '_>) -> Reply,
+    },
+    /// A container (CLIENT, CONFIG, CLUSTER) that runs only through a subcommand.
+    Container,
+}
+
+/// One command's metadata and how it runs. Values follow Redis 7.2's command table.
+pub struct CommandSpec {
+    /// Lowercase name; a subcommand is `container|sub` (`client|setname`).
+    pub name: &'static str,
+    /// Redis arity, counting the name (and, for a subcommand, the container's name): `n`
+    /// means exactly n arguments, `-n` at least n.
+    pub arity: i64,
+    /// Command flags (`readonly`, `write`, `fast`, ...).
+    pub flags: &'static [&'static str],
+    /// Where the keys are.
+    pub keys: KeySpec,
+    /// ACL categories (`@read`, `@string`, ...).
+    pub acl_categories: &'static [&'static str],
+    /// What `COMMAND DOCS` says.
+    pub docs: Docs,
+    /// Subcommands of a container, looked up by the second argument.
+    pub subcommands: &'static [CommandSpec],
+    pub(crate) run: Run,
+}
+
+impl fmt::Debug for CommandSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CommandSpec")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CommandSpec {
+    /// A keyless command that the connection's session answers: the shape of the connection
+    /// and introspection commands.
+    pub(crate) const fn session(
+        name: &'static str,
+        arity: i64,
+        flags: &'static [&'static str],
+        acl_categories: &'static [&'static str],
+        docs: Docs,
+        run: fn(&mut Session, &[Bytes]) -> Action,
+    ) -> CommandSpec {
+        CommandSpec {
+            name,
+            arity,
+            flags,
+            keys: KeySpec::NONE,
+            acl_categories,
+            docs,
+            subcommands: &[],
+            run: Run::Session(run),
+        }
+    }
+
+    /// The command named `name` (any case), if this server knows it.
+    pub fn find(name: &[u8]) -> Option<&'static CommandSpec> {
+        COMMANDS
+            .iter()
+            .copied()
+            .find(|spec| spec.name.as_bytes().eq_ignore_ascii_case(name))
+    }
+
+    /// The subcommand `sub` (any case) of this container.
+    fn subcommand(&'static self, sub: &[u8]) -> Option<&'static CommandSpec> {
+        self.subcommands.iter().find(|spec| {
+            let short = spec.name.rsplit('|').next().unwrap_or(spec.name);
+            short.as_bytes().eq_ignore_ascii_case(sub)
+        })
+    }
+
+    /// Whether `args_len` arguments (the name included) satisfy the arity.
+    fn arity_allows(&self, args_len: usize) -> bool {
+        if self.arity >= 0 {
+            args_len == self.arity as usize
+        } else {
+            args_len >= self.arity.unsigned_abs() as usize
+        }
+    }
+
+    /// Whether the command names keys (and so must go to the leader of their slot).
+    pub fn has_keys(&self) -> bool {
+        self.keys.first > 0
+    }
+
+    /// Whether it changes data.
+    pub fn is_write(&self) -> bool {
+        matches!(self.run, Run::Write { .. })
+    }
+}
+
+/// A parsed command: its spec (the subcommand's, for a container) and its arguments, checked
+/// against the limits. The arguments are kept as sent, the name included.
+#[derive(Clone)]
+pub struct Call {
+    spec: &'static CommandSpec,
+    args: Vec<Bytes>,
+}
+
+impl Call {
+    /// Looks the command up, checks its arity and, for commands that leave the connection, its
+    /// arguments. Bad input becomes the error reply Redis gives for it.
+    pub fn parse(args: Vec<Bytes>, limits: &CommandLimits) -> Result<Call, Reply> {
+        let spec = Self::lookup(&args)?;
+        let check = match spec.run {
+            Run::Local { check, .. } | Run::Read { check, .. } | Run::Write { check, .. } => {
+                Some(check)
+            }
+            Run::Session(_) | Run::Container => None,
+        };
+        if let Some(check) = check {
+            check(&args, limits)?;
+        }
+        Ok(Call { spec, args })
+    }
+
+    /// The spec `args` invoke, with the arity checked (Redis checks arity before anything
+    /// else, and names a subcommand `container|sub`).
+    fn lookup(args: &[Bytes]) -> Result<&'static CommandSpec, Reply> {
         let Some(name) = args.first() else {
             return Err(Reply::error("ERR empty command"));
         };
-        let name = String::from_utf8_lossy(name).to_ascii_lowercase();
-        let Some(spec) = COMMANDS.iter().find(|spec| spec.name == name) else {
-            return Err(unknown_command(&args));
+        let Some(mut spec) = CommandSpec::find(name) else {
+            return Err(unknown_command(args));
         };
-        let arity_ok = if spec.arity >= 0 {
-            args.len() == spec.arity as usize
-        } else {
-            args.len() >= spec.arity.unsigned_abs() as usize
-        };
-        if !arity_ok {
-            return Err(wrong_arity(&name));
+        if !spec.arity_allows(args.len()) {
+            return Err(wrong_arity(spec.name));
         }
-        let mut args = args.into_iter().skip(1);
-        let mut rest = || args.next().expect("arity checked");
-        let command = match name.as_str() {
-            "get" => Command::Node(Request::Get {
-                key: key(rest(), limits)?,
-            }),
-            "set" => {
-                let key = key(rest(), limits)?;
-                let value = rest();
-                if value.len() > limits.value_bytes_max {
-                    return Err(Reply::error("ERR value too large"));
-                }
-                let options: Vec<Bytes> = args.collect();
-                Command::Node(Request::Set(parse_set_options(key, value, &options)?))
+        if !spec.subcommands.is_empty() && args.len() >= 2 {
+            spec = spec
+                .subcommand(&args[1])
+                .ok_or_else(|| unknown_subcommand(&args[1], &spec.name.to_ascii_uppercase()))?;
+            if !spec.arity_allows(args.len()) {
+                return Err(wrong_arity(spec.name));
             }
-            "del" | "exists" => {
-                let keys = args
-                    .map(|k| key(k, limits))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Command::Node(if name == "del" {
-                    Request::Del { keys }
-                } else {
-                    Request::Exists { keys }
-                })
-            }
-            "dbsize" => Command::Node(Request::DbSize),
-            "info" => Command::Node(Request::Info {
-                sections: args
-                    .map(|s| String::from_utf8_lossy(&s).to_ascii_lowercase())
-                    .collect(),
-                connected_clients: 0,
-            }),
-            "ping" => match (args.next(), args.next()) {
-                (message, None) => Command::Ping(message),
-                _ => return Err(wrong_arity("ping")),
-            },
-            "echo" => Command::Echo(rest()),
-            "quit" => Command::Quit,
-            "select" => {
-                let index = parse_i64(&rest())
-                    .ok_or_else(|| Reply::error("ERR value is not an integer or out of range"))?;
-                if index != 0 {
-                    return Err(Reply::error("ERR DB index is out of range"));
-                }
-                Command::Select
-            }
-            "hello" => parse_hello(args.collect())?,
-            "client" => parse_client(args.collect())?,
-            "command" => parse_command(args.collect())?,
-            "config" => parse_config(args.collect())?,
-            "cluster" => parse_cluster(args.collect())?,
-            other => unreachable!("{other} is in the table but has no parser"),
-        };
-        Ok(command)
+        }
+        Ok(spec)
     }
 
-    /// The arguments that parse back to this command, for clients and tests. Connection
-    /// commands other than PING have none: `None`.
-    pub fn into_args(&self) -> Option<Vec<Bytes>> {
-        let word = |w: &'static str| Bytes::from_static(w.as_bytes());
-        Some(match self {
-            Command::Node(Request::Get { key }) => vec![word("GET"), key.clone()],
-            Command::Node(Request::Set(set)) => {
-                let mut args = vec![word("SET"), set.key.clone(), set.value.clone()];
-                match set.condition {
-                    SetCondition::Always => {}
-                    SetCondition::IfAbsent => args.push(word("NX")),
-                    SetCondition::IfPresent => args.push(word("XX")),
-                }
-                if set.get {
-                    args.push(word("GET"));
-                }
-                args
-            }
-            Command::Node(Request::Del { keys }) => std::iter::once(word("DEL"))
-                .chain(keys.iter().cloned())
-                .collect(),
-            Command::Node(Request::Exists { keys }) => std::iter::once(word("EXISTS"))
-                .chain(keys.iter().cloned())
-                .collect(),
-            Command::Node(Request::DbSize) => vec![word("DBSIZE")],
-            Command::Node(Request::ClusterNodes) => vec![word("CLUSTER"), word("NODES")],
-            Command::Ping(message) => std::iter::once(word("PING"))
-                .chain(message.clone())
-                .collect(),
-            _ => return None,
-        })
+    /// Rebuilds a call from a committed log entry's arguments, without the client-facing
+    /// limits (they were checked before the entry was proposed).
+    pub(crate) fn from_log(args: Vec<Bytes>) -> Option<Call> {
+        let spec = Self::lookup(&args).ok()?;
+        Some(Call { spec, args })
+    }
+
+    /// The command's spec.
+    pub fn spec(&self) -> &'static CommandSpec {
+        self.spec
+    }
+
+    pub(crate) fn run(&self) -> Run {
+        self.spec.run
+    }
+
+    /// The arguments, the name included.
+    pub fn args(&self) -> &[Bytes] {
+        &self.args
+    }
+
+    /// Takes the arguments back.
+    pub fn into_args(self) -> Vec<Bytes> {
+        self.args
+    }
+
+    /// The keys, in order (from the spec's key positions).
+    pub fn keys(&self) -> impl Iterator<Item = &Bytes> {
+        self.spec
+            .keys
+            .positions(self.args.len())
+            .map(|position| &self.args[position])
+    }
+
+    /// The first key, which decides the hash slot and so the group (and the `MOVED` target).
+    pub fn first_key(&self) -> Option<&Bytes> {
+        self.keys().next()
     }
 }
 
-fn key(key: Bytes, limits: &CommandLimits) -> Result<Bytes, Reply> {
+impl fmt::Debug for Call {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Call")
+            .field(&self.spec.name)
+            .field(&self.args)
+            .finish()
+    }
+}
+
+impl PartialEq for Call {
+    fn eq(&self, other: &Call) -> bool {
+        std::ptr::eq(self.spec, other.spec) && self.args == other.args
+    }
+}
+
+impl Eq for Call {}
+
+// --- helpers the command modules share --------------------------------------------------
+
+/// A check for commands whose arguments need nothing beyond their arity.
+pub(crate) fn no_check(_: &[Bytes], _: &CommandLimits) -> Result<(), Reply> {
+    Ok(())
+}
+
+/// Refuses a key longer than the limit: `ERR key too large`.
+pub(crate) fn check_key(key: &[u8], limits: &CommandLimits) -> Result<(), Reply> {
     if key.len() > limits.key_bytes_max {
         return Err(Reply::error("ERR key too large"));
     }
-    Ok(key)
+    Ok(())
 }
 
-/// SET's options. TTLs (EX, PX, EXAT, PXAT) are not supported in this version: the leader
-/// would have to write absolute deadlines into the log and propose deletions when they pass,
-/// so they are refused rather than silently ignored. KEEPTTL is accepted: no key has a TTL,
-/// so keeping it changes nothing.
-fn parse_set_options(key: Bytes, value: Bytes, options: &[Bytes]) -> Result<SetRequest, Reply> {
-    let mut set = SetRequest {
-        key,
-        value,
-        condition: SetCondition::Always,
-        get: false,
-    };
-    let syntax = || Reply::error("ERR syntax error");
-    for option in options {
-        match option.to_ascii_uppercase().as_slice() {
-            b"NX" if set.condition != SetCondition::IfPresent => {
-                set.condition = SetCondition::IfAbsent
-            }
-            b"XX" if set.condition != SetCondition::IfAbsent => {
-                set.condition = SetCondition::IfPresent
-            }
-            b"GET" => set.get = true,
-            b"KEEPTTL" => {}
-            _ => return Err(syntax()),
-        }
+/// Refuses a value longer than the limit: `ERR value too large`.
+pub(crate) fn check_value(value: &[u8], limits: &CommandLimits) -> Result<(), Reply> {
+    if value.len() > limits.value_bytes_max {
+        return Err(Reply::error("ERR value too large"));
     }
-    Ok(set)
-}
-
-fn parse_hello(args: Vec<Bytes>) -> Result<Command, Reply> {
-    let mut args = args.into_iter();
-    let Some(version) = args.next() else {
-        return Ok(Command::Hello {
-            protover: None,
-            auth: None,
-            setname: None,
-        });
-    };
-    let protover = parse_i64(&version)
-        .ok_or_else(|| Reply::error("ERR Protocol version is not an integer or out of range"))?;
-    if protover != 2 && protover != 3 {
-        return Err(Reply::error("NOPROTO unsupported protocol version"));
-    }
-    let (mut auth, mut setname) = (None, None);
-    while let Some(option) = args.next() {
-        match option.to_ascii_uppercase().as_slice() {
-            b"AUTH" => match (args.next(), args.next()) {
-                (Some(user), Some(password)) => auth = Some((user, password)),
-                _ => return Err(syntax_error_in_hello(&option)),
-            },
-            b"SETNAME" => match args.next() {
-                Some(name) => setname = Some(name),
-                None => return Err(syntax_error_in_hello(&option)),
-            },
-            _ => return Err(syntax_error_in_hello(&option)),
-        }
-    }
-    Ok(Command::Hello {
-        protover: Some(protover as u8),
-        auth,
-        setname,
-    })
-}
-
-fn syntax_error_in_hello(option: &[u8]) -> Reply {
-    Reply::error(format!(
-        "ERR Syntax error in HELLO option '{}'",
-        sanitize(&String::from_utf8_lossy(option))
-    ))
-}
-
-fn parse_client(args: Vec<Bytes>) -> Result<Command, Reply> {
-    let sub = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
-    let arity = |n: usize| -> Result<(), Reply> {
-        if args.len() == n {
-            Ok(())
-        } else {
-            Err(wrong_arity(&format!("client|{sub}")))
-        }
-    };
-    match sub.as_str() {
-        "setname" => {
-            arity(2)?;
-            Ok(Command::ClientSetName(args[1].clone()))
-        }
-        "getname" => arity(1).map(|()| Command::ClientGetName),
-        "id" => arity(1).map(|()| Command::ClientId),
-        "info" => arity(1).map(|()| Command::ClientInfo),
-        "setinfo" => {
-            arity(3)?;
-            match args[1].to_ascii_uppercase().as_slice() {
-                b"LIB-NAME" | b"LIB-VER" => Ok(Command::ClientSetInfo),
-                _ => Err(Reply::error(format!(
-                    "ERR Unrecognized option '{}'",
-                    sanitize(&String::from_utf8_lossy(&args[1]))
-                ))),
-            }
-        }
-        _ => Err(unknown_subcommand(&args[0], "CLIENT")),
-    }
-}
-
-fn parse_command(args: Vec<Bytes>) -> Result<Command, Reply> {
-    let Some(sub) = args.first() else {
-        return Ok(Command::CommandList);
-    };
-    let names = args[1..].to_vec();
-    match sub.to_ascii_lowercase().as_slice() {
-        b"count" if names.is_empty() => Ok(Command::CommandCount),
-        b"count" => Err(wrong_arity("command|count")),
-        b"info" => Ok(Command::CommandInfo(names)),
-        b"docs" => Ok(Command::CommandDocs(names)),
-        _ => Err(unknown_subcommand(sub, "COMMAND")),
-    }
-}
-
-fn parse_cluster(args: Vec<Bytes>) -> Result<Command, Reply> {
-    match args[0].to_ascii_lowercase().as_slice() {
-        b"nodes" if args.len() == 1 => Ok(Command::Node(Request::ClusterNodes)),
-        b"nodes" => Err(wrong_arity("cluster|nodes")),
-        _ => Err(unknown_subcommand(&args[0], "CLUSTER")),
-    }
-}
-
-fn parse_config(args: Vec<Bytes>) -> Result<Command, Reply> {
-    match args[0].to_ascii_lowercase().as_slice() {
-        b"get" if args.len() >= 2 => Ok(Command::ConfigGet(args[1..].to_vec())),
-        b"get" => Err(wrong_arity("config|get")),
-        _ => Err(unknown_subcommand(&args[0], "CONFIG")),
-    }
+    Ok(())
 }
 
 /// `ERR wrong number of arguments for 'get' command`.
@@ -325,6 +376,16 @@ pub fn wrong_arity(name: &str) -> Reply {
     Reply::error(format!(
         "ERR wrong number of arguments for '{name}' command"
     ))
+}
+
+/// `ERR syntax error`.
+pub(crate) fn syntax_error() -> Reply {
+    Reply::error("ERR syntax error")
+}
+
+/// `ERR value is not an integer or out of range`.
+pub(crate) fn not_an_integer() -> Reply {
+    Reply::error("ERR value is not an integer or out of range")
 }
 
 /// Redis 7's wording: `ERR unknown command 'foo', with args beginning with: 'a' 'b' `, the
@@ -348,7 +409,8 @@ fn unknown_command(args: &[Bytes]) -> Reply {
     )))
 }
 
-fn unknown_subcommand(sub: &[u8], command: &str) -> Reply {
+/// `ERR unknown subcommand 'x'. Try CLIENT HELP.`
+pub(crate) fn unknown_subcommand(sub: &[u8], command: &str) -> Reply {
     Reply::error(sanitize(&format!(
         "ERR unknown subcommand '{}'. Try {command} HELP.",
         truncate(&String::from_utf8_lossy(sub), 128)
@@ -367,11 +429,11 @@ fn truncate(text: &str, bytes_max: usize) -> &str {
 }
 
 /// Error text echoes client bytes; CR and LF would break the reply's framing.
-fn sanitize(text: &str) -> String {
+pub(crate) fn sanitize(text: &str) -> String {
     text.replace(['\r', '\n'], " ")
 }
 
-fn parse_i64(bytes: &[u8]) -> Option<i64> {
+pub(crate) fn parse_i64(bytes: &[u8]) -> Option<i64> {
     std::str::from_utf8(bytes).ok()?.parse().ok()
 }
 

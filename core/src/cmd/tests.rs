@@ -1,23 +1,46 @@
+//! Tests of the table and the parser as a whole; each command module tests its own command.
+
 use bytes::Bytes;
 use proptest::prelude::*;
 
 use super::*;
+use crate::ids::ClientId;
 
-fn args(words: &[&str]) -> Vec<Bytes> {
+pub(crate) fn args(words: &[&str]) -> Vec<Bytes> {
     words
         .iter()
         .map(|w| Bytes::copy_from_slice(w.as_bytes()))
         .collect()
 }
 
-fn parse(words: &[&str]) -> Result<Command, Reply> {
-    Command::parse(args(words), &CommandLimits::default())
+pub(crate) fn parse(words: &[&str]) -> Result<Call, Reply> {
+    Call::parse(args(words), &CommandLimits::default())
 }
 
-fn error(words: &[&str]) -> String {
+pub(crate) fn error(words: &[&str]) -> String {
     match parse(words) {
         Err(Reply::Error(text)) => text,
-        other => panic!("{words:?} parsed as {other:?}"),
+        Ok(call) => match call.run() {
+            // Connection commands check their arguments when they run.
+            Run::Session(run) => match run(&mut session(), call.args()) {
+                Action::Reply(Reply::Error(text)) => text,
+                other => panic!("{words:?} ran as {other:?}"),
+            },
+            _ => panic!("{words:?} parsed as {call:?}"),
+        },
+        Err(other) => panic!("{words:?} failed with {other:?}"),
+    }
+}
+
+pub(crate) fn session() -> Session {
+    Session::new(ClientId(7), CommandLimits::default())
+}
+
+/// The reply a session gives to a command it answers itself.
+pub(crate) fn reply(session: &mut Session, words: &[&str]) -> Reply {
+    match session.handle_args(args(words), 1) {
+        Action::Reply(reply) => reply,
+        other => panic!("{words:?} gave {other:?}"),
     }
 }
 
@@ -47,6 +70,10 @@ fn wrong_arity_uses_redis_wording() {
         error(&["CLIENT", "SETNAME"]),
         "ERR wrong number of arguments for 'client|setname' command"
     );
+    assert_eq!(
+        error(&["CLIENT"]),
+        "ERR wrong number of arguments for 'client' command"
+    );
 }
 
 #[test]
@@ -66,6 +93,22 @@ fn unknown_command_lists_its_first_arguments() {
 }
 
 #[test]
+fn unknown_subcommands_name_their_container() {
+    assert_eq!(
+        error(&["CLIENT", "NOPE"]),
+        "ERR unknown subcommand 'NOPE'. Try CLIENT HELP."
+    );
+    assert_eq!(
+        error(&["cluster", "slotz"]),
+        "ERR unknown subcommand 'slotz'. Try CLUSTER HELP."
+    );
+    assert_eq!(
+        error(&["CONFIG", "SET", "a", "b"]),
+        "ERR unknown subcommand 'SET'. Try CONFIG HELP."
+    );
+}
+
+#[test]
 fn oversized_keys_and_values_are_refused() {
     let key = "k".repeat(257);
     assert_eq!(error(&["GET", &key]), "ERR key too large");
@@ -77,39 +120,8 @@ fn oversized_keys_and_values_are_refused() {
 }
 
 #[test]
-fn set_options_are_parsed_or_refused() {
-    let set = |words: &[&str]| match parse(words) {
-        Ok(Command::Node(Request::Set(set))) => set,
-        other => panic!("{other:?}"),
-    };
-    assert_eq!(
-        set(&["SET", "k", "v", "nx"]).condition,
-        SetCondition::IfAbsent
-    );
-    assert_eq!(
-        set(&["SET", "k", "v", "XX", "GET"]).condition,
-        SetCondition::IfPresent
-    );
-    assert!(set(&["SET", "k", "v", "GET"]).get);
-    assert_eq!(
-        set(&["SET", "k", "v", "KEEPTTL"]).condition,
-        SetCondition::Always
-    );
-    for words in [
-        &["SET", "k", "v", "NX", "XX"][..],
-        &["SET", "k", "v", "EX", "10"],
-        &["SET", "k", "v", "PX", "10"],
-        &["SET", "k", "v", "EXAT", "10"],
-        &["SET", "k", "v", "PXAT", "10"],
-        &["SET", "k", "v", "bogus"],
-    ] {
-        assert_eq!(error(words), "ERR syntax error", "{words:?}");
-    }
-}
-
-#[test]
 fn select_accepts_only_database_zero() {
-    assert_eq!(parse(&["SELECT", "0"]), Ok(Command::Select));
+    assert_eq!(reply(&mut session(), &["SELECT", "0"]), Reply::ok());
     assert_eq!(error(&["SELECT", "3"]), "ERR DB index is out of range");
     assert_eq!(
         error(&["SELECT", "x"]),
@@ -119,50 +131,66 @@ fn select_accepts_only_database_zero() {
 
 #[test]
 fn names_are_case_insensitive() {
-    assert_eq!(parse(&["gEt", "k"]), parse(&["GET", "k"]));
-    assert_eq!(parse(&["ping"]), Ok(Command::Ping(None)));
+    let (lower, upper) = (parse(&["gEt", "k"]).unwrap(), parse(&["GET", "k"]).unwrap());
+    assert!(std::ptr::eq(lower.spec(), upper.spec()));
+    assert_eq!(lower.args()[1..], upper.args()[1..]);
+    assert_eq!(parse(&["ping"]).unwrap().spec().name, "ping");
+    assert_eq!(
+        parse(&["Cluster", "NODES"]).unwrap().spec().name,
+        "cluster|nodes"
+    );
 }
 
-fn arb_key() -> impl Strategy<Value = Bytes> {
-    proptest::collection::vec(any::<u8>(), 0..16).prop_map(Bytes::from)
-}
-
-fn arb_command() -> impl Strategy<Value = Command> {
-    let condition = prop_oneof![
-        Just(SetCondition::Always),
-        Just(SetCondition::IfAbsent),
-        Just(SetCondition::IfPresent)
-    ];
-    prop_oneof![
-        arb_key().prop_map(|key| Command::Node(Request::Get { key })),
-        (arb_key(), arb_key(), condition, any::<bool>()).prop_map(
-            |(key, value, condition, get)| {
-                Command::Node(Request::Set(SetRequest {
-                    key,
-                    value,
-                    condition,
-                    get,
-                }))
-            }
-        ),
-        proptest::collection::vec(arb_key(), 1..4)
-            .prop_map(|keys| Command::Node(Request::Del { keys })),
-        proptest::collection::vec(arb_key(), 1..4)
-            .prop_map(|keys| Command::Node(Request::Exists { keys })),
-        Just(Command::Node(Request::DbSize)),
-        proptest::option::of(arb_key()).prop_map(Command::Ping),
-    ]
+#[test]
+fn the_table_is_consistent() {
+    // Goal: every spec can be parsed, routed and listed. Method: check the invariants the
+    // parser, routing and COMMAND rely on, for every entry and subcommand.
+    let mut names = std::collections::BTreeSet::new();
+    for spec in COMMANDS {
+        assert!(names.insert(spec.name), "{} is listed twice", spec.name);
+        assert_eq!(spec.name, spec.name.to_ascii_lowercase());
+        assert!(!spec.name.contains('|'));
+        assert_eq!(
+            CommandSpec::find(spec.name.as_bytes()).map(|s| s.name),
+            Some(spec.name)
+        );
+        let is_container = matches!(spec.run, Run::Container);
+        assert!(
+            !is_container || !spec.subcommands.is_empty(),
+            "{}",
+            spec.name
+        );
+        for sub in spec.subcommands {
+            assert!(
+                sub.name.starts_with(&format!("{}|", spec.name)),
+                "{}",
+                sub.name
+            );
+            assert!(sub.arity.unsigned_abs() >= 2, "{}", sub.name);
+            assert!(sub.subcommands.is_empty(), "{}", sub.name);
+        }
+        // Readers and writers say so in their flags, as Redis's table does.
+        match spec.run {
+            Run::Read { .. } => assert!(spec.flags.contains(&"readonly"), "{}", spec.name),
+            Run::Write { .. } => assert!(spec.flags.contains(&"write"), "{}", spec.name),
+            _ => assert!(!spec.has_keys(), "{} has keys but no data path", spec.name),
+        }
+    }
 }
 
 proptest! {
     #[test]
-    fn parse_inverts_into_args(command in arb_command()) {
-        let args = command.into_args().expect("data commands have arguments");
-        prop_assert_eq!(Command::parse(args, &CommandLimits::default()), Ok(command));
+    fn arbitrary_arguments_never_panic(words in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..10), 0..6)) {
+        let _ = Call::parse(words.into_iter().map(Bytes::from).collect(), &CommandLimits::default());
     }
 
     #[test]
-    fn arbitrary_arguments_never_panic(words in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..10), 0..6)) {
-        let _ = Command::parse(words.into_iter().map(Bytes::from).collect(), &CommandLimits::default());
+    fn known_names_with_arbitrary_arguments_never_panic(
+        index in 0..COMMANDS.len(),
+        rest in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..10), 0..6),
+    ) {
+        let mut words = vec![Bytes::from_static(COMMANDS[index].name.as_bytes())];
+        words.extend(rest.into_iter().map(Bytes::from));
+        let _ = session().handle_args(words, 1);
     }
 }

@@ -363,7 +363,7 @@ impl Group {
             .map_err(|_| ProposeError::Dropped)?;
         #[cfg(feature = "planted-bugs")]
         if self.planted_bug == Some(crate::PlantedBug::AckBeforeCommit)
-            && matches!(proposal, Proposal::Set(_))
+            && matches!(proposal, Proposal::Command(args) if args[0].eq_ignore_ascii_case(b"set"))
         {
             // Planted: "OK" as soon as the entry is in the leader's log, committed or not.
             out.completions.push((key, Reply::ok()));

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
+use crate::cmd::{Call, Run};
 use crate::ids::GroupId;
 use crate::kv::Proposal;
 use crate::reply::Reply;
-use crate::request::{SetCondition, SetRequest};
 use crate::storage::{ColumnFamily, DataRange, StateKey, Store, WriteBatch};
 
 /// Format byte in front of every stored value, so a later version can add fields (expiry
@@ -36,15 +36,19 @@ impl<'a> ApplyContext<'a> {
         }
     }
 
-    /// The stored record of `key` in `cf`, as changed by this pass so far.
-    pub(crate) fn get(&self, cf: ColumnFamily, key: &[u8]) -> Option<Vec<u8>> {
-        match self.overlay.get(key) {
-            Some(value) => value.clone(),
-            None => self
-                .store
-                .get(cf, key)
-                .unwrap_or_else(|e| panic!("reading {cf} while applying: {e}")),
+    /// The stored record of `key` in `cf`, as changed by this pass so far. A record read from
+    /// the store is remembered for the rest of the pass, so a command that reads a key and
+    /// then writes it reads the store once.
+    pub(crate) fn get(&mut self, cf: ColumnFamily, key: &[u8]) -> Option<Vec<u8>> {
+        if let Some(value) = self.overlay.get(key) {
+            return value.clone();
         }
+        let value = self
+            .store
+            .get(cf, key)
+            .unwrap_or_else(|e| panic!("reading {cf} while applying: {e}"));
+        self.overlay.insert(key.to_vec(), value.clone());
+        value
     }
 
     /// Records a put.
@@ -67,6 +71,68 @@ impl<'a> ApplyContext<'a> {
     /// Ends the pass, returning its writes.
     pub(crate) fn into_batch(self) -> WriteBatch {
         self.batch
+    }
+}
+
+/// What a write command sees while it applies: the keyspace as changed by the entries before
+/// it in this pass. Every change goes into the pass's one batch.
+pub(crate) struct Writer<'a, 'store> {
+    keyspace: &'a mut Keyspace,
+    cx: &'a mut ApplyContext<'store>,
+}
+
+impl Writer<'_, '_> {
+    /// The value of `key`.
+    pub(crate) fn get(&mut self, key: &[u8]) -> Option<Bytes> {
+        let stored_key = self.keyspace.range.key(key);
+        self.cx
+            .get(ColumnFamily::DataKv, &stored_key)
+            .map(|record| decode_value(&record))
+    }
+
+    /// Sets `key` to `value`, creating it if it does not exist.
+    pub(crate) fn put(&mut self, key: &[u8], value: &[u8]) {
+        let stored_key = self.keyspace.range.key(key);
+        if self.cx.get(ColumnFamily::DataKv, &stored_key).is_none() {
+            self.keyspace.key_count += 1;
+        }
+        self.cx
+            .put(ColumnFamily::DataKv, stored_key, encode_value(value));
+    }
+
+    /// Removes `key`; whether it existed.
+    pub(crate) fn delete(&mut self, key: &[u8]) -> bool {
+        let stored_key = self.keyspace.range.key(key);
+        let existed = self.cx.get(ColumnFamily::DataKv, &stored_key).is_some();
+        if existed {
+            self.cx.delete(ColumnFamily::DataKv, stored_key);
+            self.keyspace.key_count -= 1;
+        }
+        existed
+    }
+}
+
+/// What a read command sees: the keyspace at the applied index, after a ReadIndex round
+/// confirmed that index.
+pub(crate) struct Reader<'a> {
+    keyspace: &'a Keyspace,
+    store: &'a dyn Store,
+}
+
+impl<'a> Reader<'a> {
+    /// Reads `keyspace` through `store`.
+    pub(crate) fn new(keyspace: &'a Keyspace, store: &'a dyn Store) -> Reader<'a> {
+        Reader { keyspace, store }
+    }
+
+    /// The value of `key`.
+    pub(crate) fn get(&self, key: &[u8]) -> Option<Bytes> {
+        self.keyspace.get(self.store, key)
+    }
+
+    /// Number of live keys.
+    pub(crate) fn key_count(&self) -> u64 {
+        self.keyspace.key_count
     }
 }
 
@@ -108,57 +174,29 @@ impl Keyspace {
         }
     }
 
-    /// Applies one committed proposal and returns the reply for the client that proposed it.
+    /// Applies one committed proposal and returns the reply for the client that proposed it:
+    /// the command its arguments name, through that command's spec.
     ///
     /// # Panics
-    /// If the proposal is not one a data group accepts: the node never proposes one.
+    /// If the proposal is not a write command this version knows: the node never proposes
+    /// anything else to a data group.
     pub(crate) fn apply(&mut self, cx: &mut ApplyContext<'_>, proposal: &Proposal) -> Reply {
-        match proposal {
-            Proposal::Set(set) => self.apply_set(cx, set),
-            Proposal::Del(keys) => {
-                let mut removed = 0;
-                for key in keys {
-                    let stored_key = self.range.key(key);
-                    if cx.get(ColumnFamily::DataKv, &stored_key).is_some() {
-                        cx.delete(ColumnFamily::DataKv, stored_key);
-                        self.key_count -= 1;
-                        removed += 1;
-                    }
-                }
-                Reply::Integer(removed)
-            }
-            Proposal::RegisterNode(_) => {
-                panic!(
-                    "group {} is a data group: RegisterNode belongs to group 0",
-                    self.group
-                )
-            }
-        }
-    }
-
-    fn apply_set(&mut self, cx: &mut ApplyContext<'_>, set: &SetRequest) -> Reply {
-        let stored_key = self.range.key(&set.key);
-        let old = cx
-            .get(ColumnFamily::DataKv, &stored_key)
-            .map(|record| decode_value(&record));
-        let allowed = match set.condition {
-            SetCondition::Always => true,
-            SetCondition::IfAbsent => old.is_none(),
-            SetCondition::IfPresent => old.is_some(),
+        let Proposal::Command(args) = proposal else {
+            panic!(
+                "group {} is a data group: {proposal:?} belongs to group 0",
+                self.group
+            );
         };
-        if allowed {
-            if old.is_none() {
-                self.key_count += 1;
-            }
-            cx.put(ColumnFamily::DataKv, stored_key, encode_value(&set.value));
-        }
-        // Redis: SET ... GET answers the old value (or null) whether or not it set; without GET
-        // a SET whose NX/XX condition failed answers null.
-        match (set.get, allowed) {
-            (true, _) => old.map_or(Reply::Null, Reply::Bulk),
-            (false, true) => Reply::ok(),
-            (false, false) => Reply::Null,
-        }
+        let call = Call::from_log(args.clone()).unwrap_or_else(|| {
+            panic!(
+                "group {}: a committed command this version does not know",
+                self.group
+            )
+        });
+        let Run::Write { apply, .. } = call.run() else {
+            panic!("group {}: committed {call:?} is not a write", self.group);
+        };
+        apply(call.args(), &mut Writer { keyspace: self, cx })
     }
 
     /// Adds the keyspace's own bookkeeping to the pass's writes. Call once at the end of each
@@ -172,7 +210,7 @@ impl Keyspace {
         );
     }
 
-    /// The value of `key`.
+    /// The value of `key`, as of the last apply pass written to `store`.
     pub(crate) fn get(&self, store: &dyn Store, key: &[u8]) -> Option<Bytes> {
         store
             .get(ColumnFamily::DataKv, &self.range.key(key))
@@ -209,6 +247,14 @@ mod tests {
     use super::*;
     use crate::storage::MemStore;
     use proptest::prelude::*;
+
+    /// SET's NX / XX.
+    #[derive(Clone, Copy, Debug)]
+    enum SetCondition {
+        Always,
+        IfAbsent,
+        IfPresent,
+    }
 
     /// One step of a random workload, applied both to the keyspace and to a BTreeMap model.
     #[derive(Clone, Debug)]
@@ -267,15 +313,27 @@ mod tests {
         }
     }
 
+    /// The step as the command a client sends, in the form the log carries it.
     fn proposal(step: &Step) -> Option<Proposal> {
+        let word = |w: &'static str| Bytes::from_static(w.as_bytes());
         match step {
-            Step::Set(k, v, condition, get) => Some(Proposal::Set(SetRequest {
-                key: key(*k),
-                value: Bytes::from(vec![*v]),
-                condition: *condition,
-                get: *get,
-            })),
-            Step::Del(keys) => Some(Proposal::Del(keys.iter().map(|k| key(*k)).collect())),
+            Step::Set(k, v, condition, get) => {
+                let mut args = vec![word("SET"), key(*k), Bytes::from(vec![*v])];
+                match condition {
+                    SetCondition::Always => {}
+                    SetCondition::IfAbsent => args.push(word("NX")),
+                    SetCondition::IfPresent => args.push(word("XX")),
+                }
+                if *get {
+                    args.push(word("GET"));
+                }
+                Some(Proposal::Command(args))
+            }
+            Step::Del(keys) => Some(Proposal::Command(
+                std::iter::once(word("DEL"))
+                    .chain(keys.iter().map(|k| key(*k)))
+                    .collect(),
+            )),
             Step::Flush => None,
         }
     }

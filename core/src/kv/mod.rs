@@ -4,6 +4,6 @@ mod keyspace;
 mod proposal;
 mod read;
 
-pub(crate) use keyspace::{ApplyContext, Keyspace};
+pub(crate) use keyspace::{ApplyContext, Keyspace, Reader, Writer};
 pub(crate) use proposal::{Member, Proposal};
 pub(crate) use read::ReadKind;

@@ -7,23 +7,18 @@
 use bytes::Bytes;
 
 use crate::ids::NodeId;
-use crate::request::{SetCondition, SetRequest};
 
-const TAG_SET: u8 = 1;
-const TAG_DEL: u8 = 2;
+/// Tags 1 and 2 were typed SET and DEL entries before writes were logged as their arguments;
+/// they are not reused, so such an entry is refused rather than misread.
 const TAG_REGISTER_NODE: u8 = 3;
-
-const SET_FLAG_IF_ABSENT: u8 = 1;
-const SET_FLAG_IF_PRESENT: u8 = 2;
-const SET_FLAG_GET: u8 = 4;
+const TAG_COMMAND: u8 = 4;
 
 /// A change to a group's state machine, as written into the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Proposal {
-    /// Data groups: SET.
-    Set(SetRequest),
-    /// Data groups: DEL of one or more keys.
-    Del(Vec<Bytes>),
+    /// Data groups: a write command's arguments, the name included, checked when it was
+    /// proposed. Every replica applies it through the command table.
+    Command(Vec<Bytes>),
     /// System group: a node announces the addresses it serves on.
     RegisterNode(Member),
 }
@@ -31,7 +26,7 @@ pub(crate) enum Proposal {
 /// A node's entry in the system group's directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Member {
-    /// The node.
+    /// The member's node id; the directory holds one entry per id.
     pub(crate) id: NodeId,
     /// `host:port` Redis clients connect to; the address put in `MOVED` replies.
     pub(crate) client_addr: String,
@@ -44,25 +39,12 @@ impl Proposal {
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
         match self {
-            Proposal::Set(set) => {
-                out.push(TAG_SET);
-                let mut flags = match set.condition {
-                    SetCondition::Always => 0,
-                    SetCondition::IfAbsent => SET_FLAG_IF_ABSENT,
-                    SetCondition::IfPresent => SET_FLAG_IF_PRESENT,
-                };
-                if set.get {
-                    flags |= SET_FLAG_GET;
-                }
-                out.push(flags);
-                put_bytes(&mut out, &set.key);
-                put_bytes(&mut out, &set.value);
-            }
-            Proposal::Del(keys) => {
-                out.push(TAG_DEL);
-                out.extend_from_slice(&(keys.len() as u32).to_be_bytes());
-                for key in keys {
-                    put_bytes(&mut out, key);
+            Proposal::Command(args) => {
+                out.reserve(5 + args.iter().map(|arg| 4 + arg.len()).sum::<usize>());
+                out.push(TAG_COMMAND);
+                out.extend_from_slice(&(args.len() as u32).to_be_bytes());
+                for arg in args {
+                    put_bytes(&mut out, arg);
                 }
             }
             Proposal::RegisterNode(member) => {
@@ -79,33 +61,18 @@ impl Proposal {
     pub(crate) fn decode(data: &[u8]) -> Option<Proposal> {
         let mut reader = Reader { rest: data };
         let proposal = match reader.u8()? {
-            TAG_SET => {
-                let flags = reader.u8()?;
-                let condition = match flags & (SET_FLAG_IF_ABSENT | SET_FLAG_IF_PRESENT) {
-                    0 => SetCondition::Always,
-                    SET_FLAG_IF_ABSENT => SetCondition::IfAbsent,
-                    SET_FLAG_IF_PRESENT => SetCondition::IfPresent,
-                    _ => return None,
-                };
-                Proposal::Set(SetRequest {
-                    key: reader.bytes()?,
-                    value: reader.bytes()?,
-                    condition,
-                    get: flags & SET_FLAG_GET != 0,
-                })
-            }
-            TAG_DEL => {
+            TAG_COMMAND => {
                 let count = reader.u32()? as usize;
-                // Each key takes at least its 4-byte length: a count larger than that is corrupt,
-                // and checking it first keeps the allocation bounded by the entry's size.
+                // Each argument takes at least its 4-byte length: a count larger than that is
+                // corrupt, and checking it first keeps the allocation bounded by the entry.
                 if count > reader.rest.len() / 4 {
                     return None;
                 }
-                let mut keys = Vec::with_capacity(count);
+                let mut args = Vec::with_capacity(count);
                 for _ in 0..count {
-                    keys.push(reader.bytes()?);
+                    args.push(reader.bytes()?);
                 }
-                Proposal::Del(keys)
+                Proposal::Command(args)
             }
             TAG_REGISTER_NODE => Proposal::RegisterNode(Member {
                 id: NodeId(reader.u64()?),
@@ -163,20 +130,7 @@ mod tests {
     fn arb_proposal() -> impl Strategy<Value = Proposal> {
         let bytes = || proptest::collection::vec(any::<u8>(), 0..40).prop_map(Bytes::from);
         prop_oneof![
-            (bytes(), bytes(), 0u8..3, any::<bool>()).prop_map(|(key, value, c, get)| {
-                let condition = [
-                    SetCondition::Always,
-                    SetCondition::IfAbsent,
-                    SetCondition::IfPresent,
-                ][c as usize];
-                Proposal::Set(SetRequest {
-                    key,
-                    value,
-                    condition,
-                    get,
-                })
-            }),
-            proptest::collection::vec(bytes(), 0..5).prop_map(Proposal::Del),
+            proptest::collection::vec(bytes(), 0..5).prop_map(Proposal::Command),
             (any::<u64>(), "[a-z0-9.:]{0,20}", "[a-z0-9.:]{0,20}").prop_map(|(id, c, i)| {
                 Proposal::RegisterNode(Member {
                     id: NodeId(id),
@@ -201,7 +155,7 @@ mod tests {
 
     #[test]
     fn huge_declared_key_count_is_rejected_without_allocating() {
-        let mut data = vec![TAG_DEL];
+        let mut data = vec![TAG_COMMAND];
         data.extend_from_slice(&u32::MAX.to_be_bytes());
         assert_eq!(Proposal::decode(&data), None);
     }

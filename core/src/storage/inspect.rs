@@ -171,7 +171,11 @@ pub fn values_set(entry: &Entry) -> Vec<(bytes::Bytes, bytes::Bytes)> {
         return Vec::new();
     }
     match crate::kv::Proposal::decode(&entry.data) {
-        Some(crate::kv::Proposal::Set(set)) => vec![(set.key, set.value)],
+        Some(crate::kv::Proposal::Command(args))
+            if args.len() >= 3 && args[0].eq_ignore_ascii_case(b"set") =>
+        {
+            vec![(args[1].clone(), args[2].clone())]
+        }
         _ => Vec::new(),
     }
 }

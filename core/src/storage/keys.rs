@@ -97,7 +97,7 @@ impl StateKey {
 /// that the next one clears (TiKV stages snapshots in files for the same reason).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DataRange {
-    /// The group.
+    /// The group whose state machine owns the range (its id is the key prefix's low half).
     pub group: GroupId,
     /// The generation: 0 until the group's first snapshot install, one more after each.
     pub generation: u32,

@@ -65,7 +65,7 @@ impl Directory {
                 self.members.insert(member.id, member.clone());
                 Reply::ok()
             }
-            Proposal::Set(_) | Proposal::Del(_) => {
+            Proposal::Command(_) => {
                 panic!("group 0 is the system group: data commands belong to data groups")
             }
         }

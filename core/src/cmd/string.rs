@@ -1,0 +1,448 @@
+//! The string commands: GET, SET, SETNX, GETSET, GETDEL, STRLEN, MGET, MSET and MSETNX
+//! (<https://redis.io/docs/latest/commands/?group=string>). The counters are in
+//! [`counter`](super::counter).
+
+use bytes::Bytes;
+
+use crate::cmd::{
+    check_key, check_value, syntax_error, CommandLimits, CommandSpec, Docs, KeySpec, Run,
+};
+use crate::kv::{Reader, Writer};
+use crate::reply::Reply;
+
+/// `GET key`: a linearizable read.
+pub(crate) static GET: CommandSpec = CommandSpec {
+    name: "get",
+    arity: 2,
+    flags: &["readonly", "fast"],
+    keys: KeySpec::FIRST,
+    acl_categories: &["@read", "@string", "@fast"],
+    docs: Docs {
+        group: "string",
+        summary: "Returns the string value of a key.",
+        since: "1.0.0",
+        complexity: "O(1)",
+    },
+    subcommands: &[],
+    run: Run::Read {
+        check: check_get,
+        read: get,
+    },
+};
+
+fn check_get(args: &[Bytes], limits: &CommandLimits) -> Result<(), Reply> {
+    check_key(&args[1], limits)
+}
+
+fn get(args: &[Bytes], db: &Reader<'_>) -> Reply {
+    db.get(&args[1]).map_or(Reply::Null, Reply::Bulk)
+}
+
+/// `SET key value [NX|XX] [GET] [KEEPTTL]`.
+pub(crate) static SET: CommandSpec = CommandSpec {
+    name: "set",
+    arity: -3,
+    flags: &["write", "denyoom"],
+    keys: KeySpec::FIRST,
+    acl_categories: &["@write", "@string", "@slow"],
+    docs: Docs {
+        group: "string",
+        summary: "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.",
+        since: "1.0.0",
+        complexity: "O(1)",
+    },
+    subcommands: &[],
+    run: Run::Write {
+        check: check_set,
+        apply: apply_set,
+    },
+};
+
+/// When a SET applies, judged against the value at apply time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum SetCondition {
+    /// Always.
+    #[default]
+    Always,
+    /// `NX`: only if the key does not exist.
+    IfAbsent,
+    /// `XX`: only if the key exists.
+    IfPresent,
+}
+
+/// The arguments of a SET.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Set {
+    pub(crate) key: Bytes,
+    pub(crate) value: Bytes,
+    pub(crate) condition: SetCondition,
+    /// `GET`: reply with the old value (or null) instead of `OK`.
+    pub(crate) get: bool,
+}
+
+impl Set {
+    /// Parses `SET key value [options]` (arity checked). TTLs (EX, PX, EXAT, PXAT) are not
+    /// supported in this version: the leader would have to write absolute deadlines into the
+    /// log and propose deletions when they pass, so they are refused rather than silently
+    /// ignored. KEEPTTL is accepted: no key has a TTL, so keeping it changes nothing.
+    pub(crate) fn parse(args: &[Bytes]) -> Result<Set, Reply> {
+        let mut set = Set {
+            key: args[1].clone(),
+            value: args[2].clone(),
+            condition: SetCondition::Always,
+            get: false,
+        };
+        for option in &args[3..] {
+            match option.to_ascii_uppercase().as_slice() {
+                b"NX" if set.condition != SetCondition::IfPresent => {
+                    set.condition = SetCondition::IfAbsent
+                }
+                b"XX" if set.condition != SetCondition::IfAbsent => {
+                    set.condition = SetCondition::IfPresent
+                }
+                b"GET" => set.get = true,
+                b"KEEPTTL" => {}
+                _ => return Err(syntax_error()),
+            }
+        }
+        Ok(set)
+    }
+
+    /// The arguments that parse back to this SET.
+    #[cfg(test)]
+    pub(crate) fn to_args(&self) -> Vec<Bytes> {
+        let word = |w: &'static str| Bytes::from_static(w.as_bytes());
+        let mut args = vec![word("SET"), self.key.clone(), self.value.clone()];
+        match self.condition {
+            SetCondition::Always => {}
+            SetCondition::IfAbsent => args.push(word("NX")),
+            SetCondition::IfPresent => args.push(word("XX")),
+        }
+        if self.get {
+            args.push(word("GET"));
+        }
+        args
+    }
+}
+
+fn check_set(args: &[Bytes], limits: &CommandLimits) -> Result<(), Reply> {
+    check_key(&args[1], limits)?;
+    check_value(&args[2], limits)?;
+    Set::parse(args).map(drop)
+}
+
+fn apply_set(args: &[Bytes], db: &mut Writer<'_, '_>) -> Reply {
+    let set = match Set::parse(args) {
+        Ok(set) => set,
+        Err(reply) => return reply,
+    };
+    let old = db.get(&set.key);
+    let allowed = match set.condition {
+        SetCondition::Always => true,
+        SetCondition::IfAbsent => old.is_none(),
+        SetCondition::IfPresent => old.is_some(),
+    };
+    if allowed {
+        db.put(&set.key, &set.value);
+    }
+    // Redis: SET ... GET answers the old value (or null) whether or not it set; without GET a
+    // SET whose NX/XX condition failed answers null.
+    match (set.get, allowed) {
+        (true, _) => old.map_or(Reply::Null, Reply::Bulk),
+        (false, true) => Reply::ok(),
+        (false, false) => Reply::Null,
+    }
+}
+
+/// `SETNX key value`: 1 if it set the key, 0 if the key existed.
+pub(crate) static SETNX: CommandSpec = CommandSpec {
+    name: "setnx",
+    arity: 3,
+    flags: &["write", "denyoom", "fast"],
+    keys: KeySpec::FIRST,
+    acl_categories: &["@write", "@string", "@fast"],
+    docs: Docs {
+        group: "string",
+        summary: "Set the string value of a key only when the key doesn't exist.",
+        since: "1.0.0",
+        complexity: "O(1)",
+    },
+    subcommands: &[],
+    run: Run::Write {
+        check: check_key_value,
+        apply: |args, db| {
+            if db.get(&args[1]).is_some() {
+                return Reply::Integer(0);
+            }
+            db.put(&args[1], &args[2]);
+            Reply::Integer(1)
+        },
+    },
+};
+
+/// `GETSET key value`: the old value (or null), then the key holds the new one.
+pub(crate) static GETSET: CommandSpec = CommandSpec {
+    name: "getset",
+    arity: 3,
+    flags: &["write", "denyoom", "fast"],
+    keys: KeySpec::FIRST,
+    acl_categories: &["@write", "@string", "@fast"],
+    docs: Docs {
+        group: "string",
+        summary: "Returns the previous string value of a key after setting it to a new value.",
+        since: "1.0.0",
+        complexity: "O(1)",
+    },
+    subcommands: &[],
+    run: Run::Write {
+        check: check_key_value,
+        apply: |args, db| {
+            let old = db.get(&args[1]);
+            db.put(&args[1], &args[2]);
+            old.map_or(Reply::Null, Reply::Bulk)
+        },
+    },
+};
+
+/// `GETDEL key`: the value (or null), and the key is gone.
+pub(crate) static GETDEL: CommandSpec = CommandSpec {
+    name: "getdel",
+    arity: 2,
+    flags: &["write", "fast"],
+    keys: KeySpec::FIRST,
+    acl_categories: &["@write", "@string", "@fast"],
+    docs: Docs {
+        group: "string",
+        summary: "Returns the string value of a key after deleting the key.",
+        since: "6.2.0",
+        complexity: "O(1)",
+    },
+    subcommands: &[],
+    run: Run::Write {
+        check: check_get,
+        apply: |args, db| {
+            let old = db.get(&args[1]);
+            if old.is_some() {
+                db.delete(&args[1]);
+            }
+            old.map_or(Reply::Null, Reply::Bulk)
+        },
+    },
+};
+
+/// `STRLEN key`: the value's length in bytes, 0 for a missing key.
+pub(crate) static STRLEN: CommandSpec = CommandSpec {
+    name: "strlen",
+    arity: 2,
+    flags: &["readonly", "fast"],
+    keys: KeySpec::FIRST,
+    acl_categories: &["@read", "@string", "@fast"],
+    docs: Docs {
+        group: "string",
+        summary: "Returns the length of a string value.",
+        since: "2.2.0",
+        complexity: "O(1)",
+    },
+    subcommands: &[],
+    run: Run::Read {
+        check: check_get,
+        read: |args, db| Reply::Integer(db.get(&args[1]).map_or(0, |v| v.len() as i64)),
+    },
+};
+
+/// `MGET key [key ...]`: one value (or null) per key, in order.
+pub(crate) static MGET: CommandSpec = CommandSpec {
+    name: "mget",
+    arity: -2,
+    flags: &["readonly", "fast"],
+    keys: KeySpec::ALL,
+    acl_categories: &["@read", "@string", "@fast"],
+    docs: Docs {
+        group: "string",
+        summary: "Atomically returns the string values of one or more keys.",
+        since: "1.0.0",
+        complexity: "O(N) where N is the number of keys to retrieve.",
+    },
+    subcommands: &[],
+    run: Run::Read {
+        check: super::keys::check_keys,
+        read: |args, db| {
+            Reply::Array(
+                args[1..]
+                    .iter()
+                    .map(|key| db.get(key).map_or(Reply::Null, Reply::Bulk))
+                    .collect(),
+            )
+        },
+    },
+};
+
+/// Every other argument from the first is a key: `MSET key value [key value ...]`.
+const PAIRS: KeySpec = KeySpec {
+    first: 1,
+    last: -1,
+    step: 2,
+};
+
+/// `MSET key value [key value ...]`: sets every pair, atomically.
+pub(crate) static MSET: CommandSpec = CommandSpec {
+    name: "mset",
+    arity: -3,
+    flags: &["write", "denyoom"],
+    keys: PAIRS,
+    acl_categories: &["@write", "@string", "@slow"],
+    docs: Docs {
+        group: "string",
+        summary: "Atomically creates or modifies the string values of one or more keys.",
+        since: "1.0.1",
+        complexity: "O(N) where N is the number of keys to set.",
+    },
+    subcommands: &[],
+    run: Run::Write {
+        check: check_mset,
+        apply: |args, db| {
+            for pair in args[1..].chunks_exact(2) {
+                db.put(&pair[0], &pair[1]);
+            }
+            Reply::ok()
+        },
+    },
+};
+
+/// `MSETNX key value [key value ...]`: sets every pair only if none of the keys exists; 1 if
+/// it did, 0 if not.
+pub(crate) static MSETNX: CommandSpec = CommandSpec {
+    name: "msetnx",
+    arity: -3,
+    flags: &["write", "denyoom"],
+    keys: PAIRS,
+    acl_categories: &["@write", "@string", "@slow"],
+    docs: Docs {
+        group: "string",
+        summary: "Atomically modifies the string values of one or more keys only when all keys don't exist.",
+        since: "1.0.1",
+        complexity: "O(N) where N is the number of keys to set.",
+    },
+    subcommands: &[],
+    run: Run::Write {
+            check: check_msetnx,
+            apply: |args, db| {
+                let pairs = args[1..].chunks_exact(2);
+                if pairs.clone().any(|pair| db.get(&pair[0]).is_some()) {
+                    return Reply::Integer(0);
+                }
+                for pair in pairs {
+                    db.put(&pair[0], &pair[1]);
+                }
+                Reply::Integer(1)
+            },
+        },
+};
+
+fn check_mset(args: &[Bytes], limits: &CommandLimits) -> Result<(), Reply> {
+    check_pairs(args, limits, "mset")
+}
+
+fn check_msetnx(args: &[Bytes], limits: &CommandLimits) -> Result<(), Reply> {
+    check_pairs(args, limits, "msetnx")
+}
+
+/// The check of a `key value [key value ...]` command: pairs only, each within the limits.
+/// Redis answers an odd count with the arity error.
+fn check_pairs(args: &[Bytes], limits: &CommandLimits, name: &str) -> Result<(), Reply> {
+    if args.len().is_multiple_of(2) {
+        return Err(super::wrong_arity(name));
+    }
+    for pair in args[1..].chunks_exact(2) {
+        check_key(&pair[0], limits)?;
+        check_value(&pair[1], limits)?;
+    }
+    Ok(())
+}
+
+fn check_key_value(args: &[Bytes], limits: &CommandLimits) -> Result<(), Reply> {
+    check_key(&args[1], limits)?;
+    check_value(&args[2], limits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::tests::{args, error, parse};
+    use proptest::prelude::*;
+
+    fn set(words: &[&str]) -> Set {
+        let call = parse(words).expect("parses");
+        Set::parse(call.args()).expect("parses")
+    }
+
+    #[test]
+    fn set_options_are_parsed_or_refused() {
+        assert_eq!(
+            set(&["SET", "k", "v", "nx"]).condition,
+            SetCondition::IfAbsent
+        );
+        assert_eq!(
+            set(&["SET", "k", "v", "XX", "GET"]).condition,
+            SetCondition::IfPresent
+        );
+        assert!(set(&["SET", "k", "v", "GET"]).get);
+        assert_eq!(
+            set(&["SET", "k", "v", "KEEPTTL"]).condition,
+            SetCondition::Always
+        );
+        for words in [
+            &["SET", "k", "v", "NX", "XX"][..],
+            &["SET", "k", "v", "EX", "10"],
+            &["SET", "k", "v", "PX", "10"],
+            &["SET", "k", "v", "EXAT", "10"],
+            &["SET", "k", "v", "PXAT", "10"],
+            &["SET", "k", "v", "bogus"],
+        ] {
+            assert_eq!(error(words), "ERR syntax error", "{words:?}");
+        }
+    }
+
+    #[test]
+    fn get_and_set_route_by_their_key() {
+        assert_eq!(
+            parse(&["GET", "k"]).unwrap().first_key(),
+            Some(&Bytes::from("k"))
+        );
+        assert_eq!(
+            parse(&["SET", "k2", "v", "NX"]).unwrap().first_key(),
+            Some(&Bytes::from("k2"))
+        );
+    }
+
+    fn arb_set() -> impl Strategy<Value = Set> {
+        let bytes = || proptest::collection::vec(any::<u8>(), 0..16).prop_map(Bytes::from);
+        let condition = prop_oneof![
+            Just(SetCondition::Always),
+            Just(SetCondition::IfAbsent),
+            Just(SetCondition::IfPresent)
+        ];
+        (bytes(), bytes(), condition, any::<bool>()).prop_map(|(key, value, condition, get)| Set {
+            key,
+            value,
+            condition,
+            get,
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn set_parse_inverts_to_args(set in arb_set()) {
+            let call = crate::cmd::Call::parse(set.to_args(), &CommandLimits::default()).unwrap();
+            prop_assert_eq!(Set::parse(call.args()), Ok(set));
+        }
+
+        #[test]
+        fn get_parses_any_key_within_the_limit(key in proptest::collection::vec(any::<u8>(), 0..=256)) {
+            let mut words = args(&["GET"]);
+            words.push(Bytes::from(key.clone()));
+            let call = crate::cmd::Call::parse(words, &CommandLimits::default()).unwrap();
+            prop_assert_eq!(call.first_key(), Some(&Bytes::from(key)));
+        }
+    }
+}
