@@ -1,4 +1,4 @@
-//! The generic key commands: DEL, UNLINK, EXISTS, TOUCH and TYPE
+//! The generic key commands: DEL, UNLINK, EXISTS, TOUCH, TYPE, RENAME, RENAMENX and COPY
 //! (<https://redis.io/docs/latest/commands/?group=generic>).
 
 use bytes::Bytes;
@@ -117,6 +117,145 @@ pub(crate) static TYPE: CommandSpec = CommandSpec {
         },
     },
 };
+
+/// The source and the destination: `RENAME key newkey`, `COPY source destination`.
+const TWO_KEYS: KeySpec = KeySpec {
+    first: 1,
+    last: 2,
+    step: 1,
+};
+
+/// `RENAME key newkey`: moves the value, replacing whatever `newkey` held.
+pub(crate) static RENAME: CommandSpec = CommandSpec {
+    name: "rename",
+    arity: 3,
+    flags: &["write"],
+    keys: TWO_KEYS,
+    acl_categories: &["@keyspace", "@write", "@slow"],
+    docs: Docs {
+        group: "generic",
+        summary: "Renames a key and overwrites the destination.",
+        since: "1.0.0",
+        complexity: "O(1)",
+    },
+    subcommands: &[],
+    run: Run::Write {
+        check: check_keys,
+        apply: |args, db| match rename(args, db, true) {
+            Ok(_) => Reply::ok(),
+            Err(reply) => reply,
+        },
+    },
+};
+
+/// `RENAMENX key newkey`: RENAME only if `newkey` does not exist; 1 if it renamed.
+pub(crate) static RENAMENX: CommandSpec = CommandSpec {
+    name: "renamenx",
+    arity: 3,
+    flags: &["write", "fast"],
+    keys: TWO_KEYS,
+    acl_categories: &["@keyspace", "@write", "@fast"],
+    docs: Docs {
+        group: "generic",
+        summary: "Renames a key only when the target key name doesn't exist.",
+        since: "1.0.0",
+        complexity: "O(1)",
+    },
+    subcommands: &[],
+    run: Run::Write {
+        check: check_keys,
+        apply: |args, db| match rename(args, db, false) {
+            Ok(renamed) => Reply::Integer(renamed.into()),
+            Err(reply) => reply,
+        },
+    },
+};
+
+/// Redis's `renameGenericCommand`: `ERR no such key` without a source; renaming a key to itself
+/// changes nothing (RENAMENX then answers 0).
+fn rename(args: &[Bytes], db: &mut Writer<'_, '_>, replace: bool) -> Result<bool, Reply> {
+    let (from, to) = (&args[1], &args[2]);
+    let Some(value) = db.get(from) else {
+        return Err(Reply::error("ERR no such key"));
+    };
+    if from == to {
+        return Ok(replace);
+    }
+    if !replace && db.get(to).is_some() {
+        return Ok(false);
+    }
+    db.delete(from);
+    db.put(to, &value);
+    Ok(true)
+}
+
+/// `COPY source destination [DB 0] [REPLACE]`: 1 if it copied. Seshat has database 0 only.
+pub(crate) static COPY: CommandSpec = CommandSpec {
+    name: "copy",
+    arity: -3,
+    flags: &["write", "denyoom"],
+    keys: TWO_KEYS,
+    acl_categories: &["@keyspace", "@write", "@slow"],
+    docs: Docs {
+        group: "generic",
+        summary: "Copies the value of a key to a new key.",
+        since: "6.2.0",
+        complexity: "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.",
+    },
+    subcommands: &[],
+    run: Run::Write {
+        check: check_copy,
+        apply: copy,
+    },
+};
+
+/// COPY's options: whether it replaces the destination.
+fn copy_options(args: &[Bytes]) -> Result<bool, Reply> {
+    let mut replace = false;
+    let mut options = args[3..].iter();
+    while let Some(option) = options.next() {
+        match option.to_ascii_uppercase().as_slice() {
+            b"REPLACE" => replace = true,
+            b"DB" => {
+                let index = options.next().ok_or_else(super::syntax_error)?;
+                match super::parse_i64(index) {
+                    Some(0) => {}
+                    Some(_) => return Err(Reply::error("ERR DB index is out of range")),
+                    None => return Err(super::not_an_integer()),
+                }
+            }
+            _ => return Err(super::syntax_error()),
+        }
+    }
+    Ok(replace)
+}
+
+fn check_copy(args: &[Bytes], limits: &CommandLimits) -> Result<(), Reply> {
+    check_key(&args[1], limits)?;
+    check_key(&args[2], limits)?;
+    copy_options(args)?;
+    if args[1] == args[2] {
+        return Err(Reply::error(
+            "ERR source and destination objects are the same",
+        ));
+    }
+    Ok(())
+}
+
+fn copy(args: &[Bytes], db: &mut Writer<'_, '_>) -> Reply {
+    let replace = match copy_options(args) {
+        Ok(replace) => replace,
+        Err(reply) => return reply,
+    };
+    let Some(value) = db.get(&args[1]) else {
+        return Reply::Integer(0);
+    };
+    if !replace && db.get(&args[2]).is_some() {
+        return Reply::Integer(0);
+    }
+    db.put(&args[2], &value);
+    Reply::Integer(1)
+}
 
 /// Every argument after the name is a key within the limit.
 pub(crate) fn check_keys(args: &[Bytes], limits: &CommandLimits) -> Result<(), Reply> {

@@ -3,7 +3,7 @@
 //! all read that one table, so they cannot drift apart.
 //!
 //! Each command, or small family, is one module that owns its spec, its parser and what it
-//! does: [`string`] (GET, SET, MGET, MSET, ...), [`counter`] (INCR, DECRBY, ...), [`keys`]
+//! does: [`string`] (GET, SET, MGET, MSET, ...), [`substring`] (GETRANGE, SETRANGE), [`counter`] (INCR, DECRBY, ...), [`keys`]
 //! (DEL, EXISTS, TYPE, ...), [`server`] (DBSIZE, INFO, COMMAND, CONFIG), [`connection`]
 //! (PING, ECHO, QUIT, HELLO, SELECT, CLIENT) and [`cluster`] (CLUSTER).
 //! Adding a command is: a module (or a function in its family's module) with its spec, one
@@ -21,6 +21,7 @@ pub(crate) mod keys;
 pub(crate) mod server;
 mod slot;
 pub(crate) mod string;
+pub(crate) mod substring;
 mod table;
 
 pub(crate) use glob::glob_match;

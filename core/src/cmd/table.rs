@@ -1,7 +1,7 @@
 //! The one table of commands this server knows. Everything that asks "which commands are
 //! there, what are their keys, how do they run" reads it: the parser, routing, `COMMAND`.
 
-use crate::cmd::{cluster, connection, counter, keys, server, string, CommandSpec};
+use crate::cmd::{cluster, connection, counter, keys, server, string, substring, CommandSpec};
 
 /// Every command this server accepts, one line each (a container's subcommands hang off its
 /// spec). `COMMAND` lists them in this order.
@@ -15,6 +15,9 @@ pub static COMMANDS: &[&CommandSpec] = &[
     &string::MGET,
     &string::MSET,
     &string::MSETNX,
+    &substring::GETRANGE,
+    &substring::SUBSTR,
+    &substring::SETRANGE,
     &counter::INCR,
     &counter::DECR,
     &counter::INCRBY,
@@ -24,6 +27,9 @@ pub static COMMANDS: &[&CommandSpec] = &[
     &keys::EXISTS,
     &keys::TOUCH,
     &keys::TYPE,
+    &keys::RENAME,
+    &keys::RENAMENX,
+    &keys::COPY,
     &server::DBSIZE,
     &connection::PING,
     &connection::ECHO,
