@@ -2,6 +2,9 @@
 //! column families), talks to peers over tonic gRPC and to clients over RESP.
 //!
 //! - [`driver`]: the task that owns the core's `Node` and carries out its outputs.
+//! - [`channels`]: what goes in and out of the driver (client calls, events, the peer and
+//!   disk sinks, the published status), shared by the driver and every edge around it.
+//! - [`clock`]: the clocks the core reads, exact on a server and skewed in the simulator.
 //! - [`store`]: RocksDB behind the core's `Store` trait, and the group-commit writer.
 //! - [`transport`]: the internal gRPC service and the per-peer streams.
 //! - [`listener`] and [`connection`]: the Redis-facing edge.
@@ -10,6 +13,8 @@
 //!   node) makes them.
 
 pub mod admin;
+pub mod channels;
+pub mod clock;
 pub mod connection;
 pub mod driver;
 pub mod listener;

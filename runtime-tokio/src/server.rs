@@ -12,12 +12,12 @@ use seshat_core::{Node, NodeConfig};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
+use crate::channels::{Disk, Event, NodeStatus};
+use crate::clock::Clock;
 use crate::connection::ConnectionLimits;
-use crate::driver::{Clock, Disk, Driver, Event};
+use crate::driver::Driver;
 use crate::listener::Listener;
-use crate::transport::{
-    InternalServer, InternalService, NodeStatus, Peers, GRPC_MESSAGE_BYTES_MAX,
-};
+use crate::transport::{InternalServer, InternalService, Peers, GRPC_MESSAGE_BYTES_MAX};
 
 /// Client requests queued for the driver at most; connections wait when it is full.
 const CALL_QUEUE_MAX: usize = 16 * 1024;

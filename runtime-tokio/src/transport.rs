@@ -15,8 +15,7 @@ use std::time::Duration;
 use protobuf::Message as _;
 use seshat_core::membership::MembershipChange;
 use seshat_core::snapshot::{SnapshotId, SnapshotSource, CHUNK_BYTES_MAX};
-use seshat_core::{eraftpb, GroupId, GroupStatus, NodeId};
-use seshat_core::{ClientId, Reply, RequestId};
+use seshat_core::{eraftpb, ClientId, GroupId, NodeId, Reply, RequestId};
 use seshat_proto::v1::internal_client::InternalClient;
 use seshat_proto::v1::internal_server::Internal;
 pub use seshat_proto::v1::internal_server::InternalServer;
@@ -30,7 +29,7 @@ use tokio_stream::StreamExt;
 use tonic::transport::Endpoint;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::driver::{Call, Event, PeerSender};
+use crate::channels::{Call, Event, NodeStatus, PeerSender};
 
 /// Messages queued for one peer at most; more are dropped.
 pub const PEER_QUEUE_MAX: usize = 4096;
@@ -55,21 +54,6 @@ pub struct InternalService {
 
 /// Client ids of operators' requests: the top bit set, so they never meet a connection's.
 const ADMIN_CLIENT_ID_BASE: u64 = 1 << 63;
-
-/// What `Internal.Status` reports; the driver keeps it current.
-#[derive(Clone, Debug, Default)]
-pub struct NodeStatus {
-    /// This node.
-    pub node: u64,
-    /// Its advertised client address.
-    pub client_addr: String,
-    /// Its groups.
-    pub groups: Vec<GroupStatus>,
-    /// The members the system group's directory knows, with their internal addresses.
-    pub members: Vec<(NodeId, String)>,
-    /// Whether the node was removed from the cluster.
-    pub removed: bool,
-}
 
 impl InternalService {
     /// A service feeding `events`; wrap it in [`InternalServer`] (with
