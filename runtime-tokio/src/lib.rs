@@ -11,12 +11,16 @@
 //! - [`server`]: all of it assembled for one node.
 //! - [`admin`]: membership changes and leadership transfer, as an operator (or a joining
 //!   node) makes them.
+//!
+//! Fallible functions return this crate's [`Error`].
 
 pub mod admin;
 pub mod channels;
 pub mod clock;
 pub mod connection;
 pub mod driver;
+mod error;
+pub use error::{Error, Result};
 pub mod listener;
 pub mod server;
 pub mod store;

@@ -30,6 +30,7 @@ use tonic::transport::Endpoint;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::channels::{Call, Event, NodeStatus, PeerSender};
+use crate::error::{Error, Result};
 
 /// Messages queued for one peer at most; more are dropped.
 pub const PEER_QUEUE_MAX: usize = 4096;
@@ -399,10 +400,13 @@ async fn stream_snapshot(
     message: eraftpb::Message,
     source: &SnapshotSource,
     rpc_timeout: Duration,
-) -> anyhow::Result<SnapshotSent> {
-    use anyhow::Context as _;
-
-    let mut client = connect(addr, rpc_timeout).await?;
+) -> Result<SnapshotSent> {
+    let mut client = connect(addr, rpc_timeout)
+        .await
+        .map_err(|source| Error::Connect {
+            addr: addr.to_owned(),
+            source,
+        })?;
     let (frames, outgoing) = mpsc::channel::<SnapshotFrame>(2);
     let call = tokio::spawn(async move { client.snapshot(ReceiverStream::new(outgoing)).await });
     let id = SnapshotId::of(group, &message);
@@ -413,7 +417,7 @@ async fn stream_snapshot(
     );
     let mut sent = SnapshotSent { pairs: 0, bytes: 0 };
     for (number, chunk) in (1u64..).zip(source.chunks(CHUNK_BYTES_MAX)) {
-        let chunk = chunk.context("reading the snapshot")?;
+        let chunk = chunk?;
         sent.pairs += chunk.pairs;
         sent.bytes += chunk.data.len() as u64;
         let frame = SnapshotFrame {
@@ -424,8 +428,12 @@ async fn stream_snapshot(
         };
         tokio::time::timeout(rpc_timeout, frames.send(frame))
             .await
-            .context("the follower stopped reading")?
-            .map_err(|_| anyhow::anyhow!("the stream closed"))?;
+            .map_err(|_| Error::TimedOut {
+                what: format!("the follower at {addr} to read the next snapshot frame"),
+            })?
+            .map_err(|_| Error::Disconnected {
+                addr: addr.to_owned(),
+            })?;
         if number % SNAPSHOT_PROGRESS_EVERY == 0 {
             tracing::info!(%id, pairs = sent.pairs, bytes = sent.bytes, "snapshot transfer progress");
         }
@@ -433,9 +441,18 @@ async fn stream_snapshot(
     drop(frames);
     tokio::time::timeout(rpc_timeout, call)
         .await
-        .context("the follower did not confirm the snapshot")?
-        .context("the sending task failed")?
-        .context("the follower refused the snapshot")?;
+        .map_err(|_| Error::TimedOut {
+            what: format!("the follower at {addr} to confirm the snapshot"),
+        })?
+        .map_err(|source| Error::Task {
+            what: "the snapshot call",
+            source,
+        })?
+        .map_err(|status| Error::Rpc {
+            method: "Internal.Snapshot",
+            addr: addr.to_owned(),
+            source: Box::new(status),
+        })?;
     Ok(sent)
 }
 
