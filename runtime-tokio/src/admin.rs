@@ -1,8 +1,11 @@
 //! The operator's side of membership: adding, removing and moving leadership between nodes,
 //! against any member's internal address. `seshat cluster ...` and a joining node use it.
 //!
-//! Each group changes on its own, at its leader: a member that does not lead answers
-//! `NOTLEADER <id>`, and the call goes on at that node's address from the member directory.
+//! Each group changes on its own, at its leader, which the tool finds from a member's status
+//! and reaches at its address in the member directory. An answer that means "not here" or
+//! "not now" (`NOTLEADER`, `TRYAGAIN`, `NOQUORUM`: a [`ClusterError`] that is retryable) sends
+//! the call round again, to whichever node leads by then.
+//!
 //! Adding a node is: learner in every group, wait until it has caught up (from a snapshot),
 //! then promote it through a joint configuration. Removing one first moves away any
 //! leadership it holds.
@@ -10,9 +13,11 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use seshat_core::ClusterError;
 use seshat_proto::v1::internal_client::InternalClient;
 use seshat_proto::v1::{
-    membership_request, MembershipRequest, StatusReply, StatusRequest, TransferLeaderRequest,
+    admin_reply, membership_request, AdminReply, MembershipRequest, StatusReply, StatusRequest,
+    TransferLeaderRequest,
 };
 use tonic::transport::Channel;
 
@@ -147,14 +152,8 @@ impl Admin {
             }
             let addr = self.addr_of(leader).await?;
             let request = TransferLeaderRequest { group, node };
-            let error = connect(&addr)
-                .await?
-                .transfer_leader(request)
-                .await?
-                .into_inner()
-                .error;
-            if !error.is_empty() && !is_retryable(&error) {
-                bail!("transferring group {group} to node {node}: {error}");
+            if let Answer::Refused(reason) = transfer_leader(&addr, request).await? {
+                bail!("transferring group {group} to node {node}: {reason}");
             }
             // A transfer gives up after an election timeout if it could not finish.
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -239,28 +238,22 @@ impl Admin {
                 Change::Promote => request.set_kind(membership_request::Kind::Promote),
                 Change::Remove => request.set_kind(membership_request::Kind::Remove),
             }
-            let error = connect(&addr)
-                .await?
-                .change_membership(request)
-                .await?
-                .into_inner()
-                .error;
-            let done_already = match change {
-                Change::AddLearner { .. } => error.contains("already a member"),
-                Change::Promote => error.contains("is not a learner"),
-                Change::Remove => error.contains("is not a member"),
-            };
-            if error.is_empty() || done_already {
-                tracing::info!(group, node, ?change, "membership change applied");
-                return Ok(());
+            match change_membership(&addr, request).await? {
+                Answer::Accepted => {}
+                Answer::Refused(reason) if change.was_made_already(&reason) => {}
+                Answer::Refused(reason) => {
+                    bail!("{change:?} of node {node} in group {group}: {reason}")
+                }
+                Answer::Retry(error) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        bail!("{change:?} of node {node} in group {group} kept failing: {error}");
+                    }
+                    tokio::time::sleep(POLL).await;
+                    continue;
+                }
             }
-            if !is_retryable(&error) {
-                bail!("{change:?} of node {node} in group {group}: {error}");
-            }
-            if tokio::time::Instant::now() >= deadline {
-                bail!("{change:?} of node {node} in group {group} kept failing: {error}");
-            }
-            tokio::time::sleep(POLL).await;
+            tracing::info!(group, node, ?change, "membership change applied");
+            return Ok(());
         }
     }
 
@@ -311,9 +304,56 @@ impl Admin {
     }
 }
 
-/// Answers that mean "ask again, maybe elsewhere".
-fn is_retryable(error: &str) -> bool {
-    error.starts_with("NOTLEADER") || error.starts_with("TRYAGAIN") || error.starts_with("NOQUORUM")
+impl Change {
+    /// Whether `refusal`, a node's error line, says the change had been made already (by an
+    /// earlier attempt whose answer was lost), so that a retried join or removal succeeds.
+    /// These refusals are `ERR` lines, not [`ClusterError`]s: their wording is all there is
+    /// to go on.
+    fn was_made_already(&self, refusal: &str) -> bool {
+        match self {
+            Change::AddLearner { .. } => refusal.contains("already a member"),
+            Change::Promote => refusal.contains("is not a learner"),
+            Change::Remove => refusal.contains("is not a member"),
+        }
+    }
+}
+
+/// What a node answered a membership change or a leadership transfer.
+enum Answer {
+    /// The request succeeded.
+    Accepted,
+    /// Not here or not now (`NOTLEADER`, `TRYAGAIN`, `NOQUORUM`): ask the group's leader again.
+    Retry(ClusterError),
+    /// Refused, with the node's error line: asking again would get the same answer.
+    Refused(String),
+}
+
+impl Answer {
+    /// Reads the reply that the node at `addr` gave to `method`.
+    fn of(reply: AdminReply, method: &str, addr: &str) -> anyhow::Result<Answer> {
+        match reply.outcome {
+            Some(admin_reply::Outcome::Accepted(_)) => Ok(Answer::Accepted),
+            Some(admin_reply::Outcome::Error(text)) => match ClusterError::parse(&text) {
+                Some(error) if error.is_retryable() => Ok(Answer::Retry(error)),
+                _ => Ok(Answer::Refused(text)),
+            },
+            None => Err(anyhow::anyhow!("{addr} answered {method} with no outcome")),
+        }
+    }
+}
+
+/// Asks the node at `addr` to change a group's membership.
+async fn change_membership(addr: &str, request: MembershipRequest) -> anyhow::Result<Answer> {
+    const METHOD: &str = "Internal.ChangeMembership";
+    let reply = connect(addr).await?.change_membership(request).await?;
+    Answer::of(reply.into_inner(), METHOD, addr)
+}
+
+/// Asks the node at `addr` to hand a group's leadership over.
+async fn transfer_leader(addr: &str, request: TransferLeaderRequest) -> anyhow::Result<Answer> {
+    const METHOD: &str = "Internal.TransferLeader";
+    let reply = connect(addr).await?.transfer_leader(request).await?;
+    Answer::of(reply.into_inner(), METHOD, addr)
 }
 
 async fn connect(addr: &str) -> anyhow::Result<InternalClient<Channel>> {

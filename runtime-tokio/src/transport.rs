@@ -20,8 +20,8 @@ use seshat_proto::v1::internal_client::InternalClient;
 use seshat_proto::v1::internal_server::Internal;
 pub use seshat_proto::v1::internal_server::InternalServer;
 use seshat_proto::v1::{
-    self, membership_request, AdminReply, MembershipRequest, RaftAck, RaftBatch, RaftEnvelope,
-    SnapshotAck, SnapshotFrame, StatusReply, StatusRequest, TransferLeaderRequest,
+    self, admin_reply, membership_request, AdminReply, MembershipRequest, RaftAck, RaftBatch,
+    RaftEnvelope, SnapshotAck, SnapshotFrame, StatusReply, StatusRequest, TransferLeaderRequest,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -73,8 +73,8 @@ impl InternalService {
         }
     }
 
-    /// Hands an operator's request to the node and waits for its answer: `""` for success,
-    /// else the error line.
+    /// Hands an operator's request to the node and waits for its answer: accepted, or the
+    /// error line the node replied.
     async fn admin(&self, request: seshat_core::Request) -> Result<Response<AdminReply>, Status> {
         let (reply, answer) = oneshot::channel();
         let number = self.admin_requests.fetch_add(1, Ordering::Relaxed);
@@ -86,12 +86,14 @@ impl InternalService {
         };
         let gone = || Status::unavailable("node is shutting down");
         self.calls.send(call).await.map_err(|_| gone())?;
-        let error = match answer.await.map_err(|_| gone())? {
-            Reply::Simple(_) => String::new(),
-            Reply::Error(text) => text,
-            other => format!("ERR unexpected reply {other:?}"),
+        let outcome = match answer.await.map_err(|_| gone())? {
+            Reply::Simple(_) => admin_reply::Outcome::Accepted(admin_reply::Accepted {}),
+            Reply::Error(text) => admin_reply::Outcome::Error(text),
+            other => admin_reply::Outcome::Error(format!("ERR unexpected reply {other:?}")),
         };
-        Ok(Response::new(AdminReply { error }))
+        Ok(Response::new(AdminReply {
+            outcome: Some(outcome),
+        }))
     }
 }
 
