@@ -12,14 +12,15 @@
 
 use std::time::Duration;
 
-use anyhow::{bail, Context};
-use seshat_core::ClusterError;
+use seshat_core::{ClusterError, GroupId, NodeId};
 use seshat_proto::v1::internal_client::InternalClient;
 use seshat_proto::v1::{
     admin_reply, membership_request, AdminReply, MembershipRequest, StatusReply, StatusRequest,
     TransferLeaderRequest,
 };
 use tonic::transport::Channel;
+
+use crate::error::{Error, Result};
 
 /// How long one membership step (a change to apply, a learner to catch up, a joint
 /// configuration to be left) may take.
@@ -59,18 +60,18 @@ impl Admin {
     }
 
     /// The status of the node at `addr`.
-    pub async fn status_of(addr: &str) -> anyhow::Result<StatusReply> {
+    pub async fn status_of(addr: &str) -> Result<StatusReply> {
         let mut client = connect(addr).await?;
         Ok(client
             .status(StatusRequest {})
             .await
-            .with_context(|| format!("asking {addr} for its status"))?
+            .map_err(|status| rpc_error("Internal.Status", addr, status))?
             .into_inner())
     }
 
     /// The status of the seed, or, if it is unreachable or was removed, of the first other
     /// member seen so far that answers and still belongs to the cluster.
-    pub async fn status(&self) -> anyhow::Result<StatusReply> {
+    pub async fn status(&self) -> Result<StatusReply> {
         let candidates = self.known.lock().expect("admin lock").clone();
         let mut last_error = None;
         for addr in std::iter::once(self.seed.clone()).chain(candidates) {
@@ -84,22 +85,17 @@ impl Admin {
                     }
                     return Ok(status);
                 }
-                Ok(_) => last_error = Some(anyhow::anyhow!("{addr} was removed from the cluster")),
+                Ok(_) => last_error = Some(Error::Removed { addr }),
                 Err(error) => last_error = Some(error),
             }
         }
-        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("no member answered")))
+        Err(last_error.unwrap_or(Error::NoMember))
     }
 
     /// Adds node `node` (reachable at `internal_addr`, serving clients on `client_addr`) to
     /// every group and makes it a voter. A node already added is left as it is, so a join
     /// can be retried.
-    pub async fn add_node(
-        &self,
-        node: u64,
-        client_addr: &str,
-        internal_addr: &str,
-    ) -> anyhow::Result<()> {
+    pub async fn add_node(&self, node: u64, client_addr: &str, internal_addr: &str) -> Result<()> {
         for group in self.groups().await? {
             let learner = Change::AddLearner {
                 client_addr: client_addr.to_owned(),
@@ -121,12 +117,15 @@ impl Admin {
     /// Removes node `node` from every group, moving leadership away from it first. Data
     /// groups go first and the system group last: a node out of the system group counts as
     /// removed and stops serving clients.
-    pub async fn remove_node(&self, node: u64) -> anyhow::Result<()> {
+    pub async fn remove_node(&self, node: u64) -> Result<()> {
         for group in self.groups().await?.into_iter().rev() {
             let (leader, status) = self.leader_status(group).await?;
             if leader == node {
                 let Some(&other) = status.voters.iter().find(|&&v| v != node) else {
-                    bail!("node {node} is the only voter of group {group}");
+                    return Err(Error::LastVoter {
+                        node: NodeId(node),
+                        group: GroupId(group),
+                    });
                 };
                 self.transfer_leader(group, other).await?;
             }
@@ -143,7 +142,7 @@ impl Admin {
     }
 
     /// Hands leadership of `group` to `node` and waits until it leads.
-    pub async fn transfer_leader(&self, group: u64, node: u64) -> anyhow::Result<()> {
+    pub async fn transfer_leader(&self, group: u64, node: u64) -> Result<()> {
         let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
         loop {
             let (leader, _) = self.leader_status(group).await?;
@@ -153,17 +152,22 @@ impl Admin {
             let addr = self.addr_of(leader).await?;
             let request = TransferLeaderRequest { group, node };
             if let Answer::Refused(reason) = transfer_leader(&addr, request).await? {
-                bail!("transferring group {group} to node {node}: {reason}");
+                return Err(Error::Refused {
+                    request: format!("transferring group {group} to node {node}"),
+                    reason,
+                });
             }
             // A transfer gives up after an election timeout if it could not finish.
             tokio::time::sleep(Duration::from_secs(1)).await;
             if tokio::time::Instant::now() >= deadline {
-                bail!("node {node} did not take over group {group}");
+                return Err(Error::TimedOut {
+                    what: format!("node {node} to take over group {group}"),
+                });
             }
         }
     }
 
-    async fn groups(&self) -> anyhow::Result<Vec<u64>> {
+    async fn groups(&self) -> Result<Vec<u64>> {
         Ok(self
             .status()
             .await?
@@ -174,21 +178,18 @@ impl Admin {
     }
 
     /// The internal address of `node`, from the seed's directory.
-    async fn addr_of(&self, node: u64) -> anyhow::Result<String> {
+    async fn addr_of(&self, node: u64) -> Result<String> {
         self.status()
             .await?
             .members
             .into_iter()
             .find(|member| member.node == node)
             .map(|member| member.internal_addr)
-            .with_context(|| format!("no address for node {node} in the directory"))
+            .ok_or(Error::NotInDirectory { node: NodeId(node) })
     }
 
     /// The leader of `group` and its status of the group, waiting while there is none.
-    async fn leader_status(
-        &self,
-        group: u64,
-    ) -> anyhow::Result<(u64, seshat_proto::v1::GroupStatus)> {
+    async fn leader_status(&self, group: u64) -> Result<(u64, seshat_proto::v1::GroupStatus)> {
         let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
         loop {
             let seen = self.status().await?;
@@ -209,14 +210,16 @@ impl Admin {
                 }
             }
             if tokio::time::Instant::now() >= deadline {
-                bail!("group {group} has no leader");
+                return Err(Error::TimedOut {
+                    what: format!("a leader of group {group}"),
+                });
             }
             tokio::time::sleep(POLL).await;
         }
     }
 
     /// Proposes `change` of `node` in `group` at its leader until it is accepted.
-    async fn change(&self, group: u64, node: u64, change: Change) -> anyhow::Result<()> {
+    async fn change(&self, group: u64, node: u64, change: Change) -> Result<()> {
         let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
         loop {
             let (leader, _) = self.leader_status(group).await?;
@@ -242,11 +245,17 @@ impl Admin {
                 Answer::Accepted => {}
                 Answer::Refused(reason) if change.was_made_already(&reason) => {}
                 Answer::Refused(reason) => {
-                    bail!("{change:?} of node {node} in group {group}: {reason}")
+                    return Err(Error::Refused {
+                        request: format!("{change:?} of node {node} in group {group}"),
+                        reason,
+                    })
                 }
                 Answer::Retry(error) => {
                     if tokio::time::Instant::now() >= deadline {
-                        bail!("{change:?} of node {node} in group {group} kept failing: {error}");
+                        return Err(Error::KeptFailing {
+                            request: format!("{change:?} of node {node} in group {group}"),
+                            reason: error.to_string(),
+                        });
                     }
                     tokio::time::sleep(POLL).await;
                     continue;
@@ -257,12 +266,7 @@ impl Admin {
         }
     }
 
-    async fn wait_until_caught_up(
-        &self,
-        group: u64,
-        node: u64,
-        internal_addr: &str,
-    ) -> anyhow::Result<()> {
+    async fn wait_until_caught_up(&self, group: u64, node: u64, internal_addr: &str) -> Result<()> {
         let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
         loop {
             let (_, leader) = self.leader_status(group).await?;
@@ -275,10 +279,12 @@ impl Admin {
                 return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
-                bail!(
-                    "node {node} did not catch up in group {group} (applied {applied} of {})",
-                    leader.commit_index
-                );
+                return Err(Error::TimedOut {
+                    what: format!(
+                        "node {node} to catch up in group {group} (applied {applied} of {})",
+                        leader.commit_index
+                    ),
+                });
             }
             tokio::time::sleep(POLL).await;
         }
@@ -289,7 +295,7 @@ impl Admin {
         group: u64,
         what: &str,
         done: impl Fn(&seshat_proto::v1::GroupStatus) -> bool,
-    ) -> anyhow::Result<()> {
+    ) -> Result<()> {
         let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
         loop {
             let (_, status) = self.leader_status(group).await?;
@@ -297,7 +303,9 @@ impl Admin {
                 return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
-                bail!("group {group}: timed out waiting for {what}");
+                return Err(Error::TimedOut {
+                    what: format!("{what} in group {group}"),
+                });
             }
             tokio::time::sleep(POLL).await;
         }
@@ -330,38 +338,62 @@ enum Answer {
 
 impl Answer {
     /// Reads the reply that the node at `addr` gave to `method`.
-    fn of(reply: AdminReply, method: &str, addr: &str) -> anyhow::Result<Answer> {
+    fn of(reply: AdminReply, method: &'static str, addr: &str) -> Result<Answer> {
         match reply.outcome {
             Some(admin_reply::Outcome::Accepted(_)) => Ok(Answer::Accepted),
             Some(admin_reply::Outcome::Error(text)) => match ClusterError::parse(&text) {
                 Some(error) if error.is_retryable() => Ok(Answer::Retry(error)),
                 _ => Ok(Answer::Refused(text)),
             },
-            None => Err(anyhow::anyhow!("{addr} answered {method} with no outcome")),
+            None => Err(Error::NoOutcome {
+                method,
+                addr: addr.to_owned(),
+            }),
         }
     }
 }
 
 /// Asks the node at `addr` to change a group's membership.
-async fn change_membership(addr: &str, request: MembershipRequest) -> anyhow::Result<Answer> {
+async fn change_membership(addr: &str, request: MembershipRequest) -> Result<Answer> {
     const METHOD: &str = "Internal.ChangeMembership";
-    let reply = connect(addr).await?.change_membership(request).await?;
+    let reply = connect(addr)
+        .await?
+        .change_membership(request)
+        .await
+        .map_err(|status| rpc_error(METHOD, addr, status))?;
     Answer::of(reply.into_inner(), METHOD, addr)
 }
 
 /// Asks the node at `addr` to hand a group's leadership over.
-async fn transfer_leader(addr: &str, request: TransferLeaderRequest) -> anyhow::Result<Answer> {
+async fn transfer_leader(addr: &str, request: TransferLeaderRequest) -> Result<Answer> {
     const METHOD: &str = "Internal.TransferLeader";
-    let reply = connect(addr).await?.transfer_leader(request).await?;
+    let reply = connect(addr)
+        .await?
+        .transfer_leader(request)
+        .await
+        .map_err(|status| rpc_error(METHOD, addr, status))?;
     Answer::of(reply.into_inner(), METHOD, addr)
 }
 
-async fn connect(addr: &str) -> anyhow::Result<InternalClient<Channel>> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+fn rpc_error(method: &'static str, addr: &str, status: tonic::Status) -> Error {
+    Error::Rpc {
+        method,
+        addr: addr.to_owned(),
+        source: Box::new(status),
+    }
+}
+
+async fn connect(addr: &str) -> Result<InternalClient<Channel>> {
+    let failed = |source| Error::Connect {
+        addr: addr.to_owned(),
+        source,
+    };
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(failed)?
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(30))
         .connect()
         .await
-        .with_context(|| format!("connecting to {addr}"))?;
+        .map_err(failed)?;
     Ok(InternalClient::new(channel))
 }

@@ -1,9 +1,11 @@
 //! The crate's error type.
 
 use seshat_core::storage::StoreError;
+use seshat_core::{GroupId, NodeId};
 
-/// What can fail while starting a node or streaming a snapshot to a peer. What a running
-/// node answers its clients (not leader, no quorum, wrong type) is a `Reply`, not an error.
+/// What can fail while starting a node, streaming a snapshot to a peer, or carrying out an
+/// operator's membership change. What a running node answers its clients (not leader, no
+/// quorum, wrong type) is a `Reply`, not an error.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -64,12 +66,61 @@ pub enum Error {
         #[source]
         source: tokio::task::JoinError,
     },
-    /// Something a step waited for did not happen in time, such as a follower reading a
-    /// snapshot.
+    /// A node's admin reply stated no outcome: the node speaks another version of the
+    /// protocol (an old node's bare error string, field 1, decodes as an unknown field).
+    #[error("{addr} answered {method} with no outcome")]
+    NoOutcome {
+        /// The method, such as `Internal.ChangeMembership`.
+        method: &'static str,
+        /// The node's internal address, `host:port`.
+        addr: String,
+    },
+    /// A node refused an operator's request for a reason that asking again will not change.
+    #[error("{request}: {reason}")]
+    Refused {
+        /// The request, such as `Remove of node 4 in group 1`.
+        request: String,
+        /// The node's error line, such as `ERR node 4 is the group's last voter`.
+        reason: String,
+    },
+    /// An operator's request kept being answered with retryable errors until its step's
+    /// time ran out.
+    #[error("{request} kept failing: {reason}")]
+    KeptFailing {
+        /// The request, such as `Promote of node 4 in group 1`.
+        request: String,
+        /// The last error line a node answered.
+        reason: String,
+    },
+    /// Something a step waited for did not happen in time: a leader, a learner catching up, a
+    /// configuration change finishing, or a follower reading a snapshot.
     #[error("timed out waiting for {what}")]
     TimedOut {
-        /// What did not happen, such as `the follower at 10.0.0.2:7379 to confirm the snapshot`.
+        /// What did not happen, such as `a leader of group 1`.
         what: String,
+    },
+    /// The member asked for the cluster's status was removed from the cluster.
+    #[error("{addr} was removed from the cluster")]
+    Removed {
+        /// Its internal address, `host:port`.
+        addr: String,
+    },
+    /// No member answered a status request.
+    #[error("no member answered")]
+    NoMember,
+    /// The member directory has no internal address for a node.
+    #[error("no address for node {node} in the directory")]
+    NotInDirectory {
+        /// The node looked up.
+        node: NodeId,
+    },
+    /// Removing a node would leave a group without voters.
+    #[error("node {node} is the only voter of group {group}")]
+    LastVoter {
+        /// The node to be removed.
+        node: NodeId,
+        /// The group it is the only voter of.
+        group: GroupId,
     },
 }
 

@@ -141,7 +141,8 @@ fn run_cluster(addr: &str, action: ClusterAction) -> anyhow::Result<()> {
             ClusterAction::RemoveNode { id } => admin.remove_node(id).await,
             ClusterAction::TransferLeader { id, group } => admin.transfer_leader(group, id).await,
         }
-    })
+    })?;
+    Ok(())
 }
 
 fn run_node(path: &Path) -> anyhow::Result<()> {
