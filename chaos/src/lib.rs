@@ -59,11 +59,12 @@ mod history;
 pub use history::{ClientId, Completion, History, Operation, OperationId, Output, Record};
 
 mod linearizability;
-pub use linearizability::{check, check_bounded, Explanation, Outcome, Prefix, SEARCH_STEPS_MAX};
+pub use linearizability::{check, check_bounded, Explanation, Outcome, SEARCH_STEPS_MAX};
 
 pub mod scenario;
 
 mod search;
+pub use search::Prefix;
 
 #[cfg(test)]
 mod testing;
