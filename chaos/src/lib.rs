@@ -1,5 +1,5 @@
 //! Tools for chaos testing Seshat: client histories, a linearizability checker, and the
-//! spec's failure scenarios as data ([`scenario`]).
+//! failure scenarios (the spec's and our own) as data ([`scenario`]).
 //!
 //! The simulator runs clients against a cluster under faults and records what each asked and
 //! what it was told in a [`History`]; [`check`] then says whether some single order of those
