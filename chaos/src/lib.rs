@@ -1,5 +1,5 @@
 //! Tools for chaos testing Seshat: client histories, a linearizability checker, and the
-//! spec's failure scenarios as data ([`scenario`]).
+//! failure scenarios (the spec's and our own) as data ([`scenario`]).
 //!
 //! The simulator runs clients against a cluster under faults and records what each asked and
 //! what it was told in a [`History`]; [`check`] then says whether some single order of those
@@ -59,11 +59,12 @@ mod history;
 pub use history::{ClientId, Completion, History, Operation, OperationId, Output, Record};
 
 mod linearizability;
-pub use linearizability::{check, check_bounded, Explanation, Outcome, Prefix, SEARCH_STEPS_MAX};
+pub use linearizability::{check, check_bounded, Explanation, Outcome, SEARCH_STEPS_MAX};
 
 pub mod scenario;
 
 mod search;
+pub use search::Prefix;
 
 #[cfg(test)]
 mod testing;

@@ -41,7 +41,7 @@ use std::fmt;
 use bytes::Bytes;
 
 use crate::history::{Completion, History, Operation, OperationId, Output, Quoted, Record};
-use crate::search::{KeyOperation, Search, SearchResult, State, Step, ABSENT, UNREAD};
+use crate::search::{KeyOperation, Prefix, Search, SearchResult, State, Step, ABSENT, UNREAD};
 
 /// How many steps the search may take on one key before [`check`] gives up with
 /// [`Outcome::Unknown`]. A step is one look at one candidate operation and costs about 80 ns
@@ -102,18 +102,6 @@ pub struct Explanation {
     pub values_unwritten: Vec<OperationId>,
     /// The longest partial linearization found, if the search ran.
     pub prefix_longest: Option<Prefix>,
-}
-
-/// A sequence of operations that a register starting absent accepts, in that order, and that
-/// respects real time among the operations it contains.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Prefix {
-    /// The operations in the order they took effect.
-    pub operations: Vec<OperationId>,
-    /// The completed operation whose return the search reached right after this prefix: it
-    /// had to take effect by then, and neither it nor anything that could go before it
-    /// extends the prefix into one that admits it.
-    pub blocked: Option<OperationId>,
 }
 
 /// Checks `history` with the default step budget, [`SEARCH_STEPS_MAX`] per key.

@@ -1,8 +1,10 @@
-//! The spec's eleven failure scenarios, once, as data: a fault schedule and the assertions
-//! that scenario adds to the checks every run gets.
+//! Fourteen failure scenarios, once, as data: the spec's eleven, three of our own (a leader
+//! pause, membership churn, and the nemesis's random mix), each a fault schedule and the
+//! assertions that scenario adds to the checks every run gets.
 //!
-//! A runtime (the simulator) plays [`Scenario::schedule`] against a three-node cluster while
-//! clients run a random GET/SET/DEL workload, then heals every fault and checks:
+//! A runtime (the simulator) plays [`Scenario::schedule`] against a three-node cluster (nodes
+//! join it in membership churn) while clients run a random GET/SET/DEL workload, then heals
+//! every fault and checks:
 //! - on every run: committed logs agree, caught-up replicas hold the same data, every
 //!   acknowledged write is in the log, the history is linearizable, and the cluster converges
 //!   and serves again within a bound once healed;
@@ -18,7 +20,8 @@ use std::time::Duration;
 pub struct Scenario {
     /// Short name, used on the command line (`--scenario leader-failure`).
     pub name: &'static str,
-    /// The spec's number for it (1-11); 0 for the nemesis.
+    /// Its number: the spec's (1-11) for the spec's scenarios, 12 and 13 for the leader pause
+    /// and membership churn, 0 for the nemesis.
     pub number: u32,
     /// One line: what happens.
     pub summary: &'static str,
@@ -26,7 +29,7 @@ pub struct Scenario {
     pub schedule: Vec<Step>,
     /// How long the workload runs before every fault is healed.
     pub duration: Duration,
-    /// The network between nodes.
+    /// Latency and packet loss between nodes, before any fault changes them.
     pub network: Network,
     /// How far apart the nodes' clocks are.
     pub clocks: Clocks,
@@ -42,7 +45,7 @@ pub struct Scenario {
 pub struct Step {
     /// Time since the workload started.
     pub at: Duration,
-    /// What happens.
+    /// The fault that starts (or ends) then.
     pub fault: Fault,
 }
 
@@ -132,14 +135,14 @@ pub enum Check {
     NewLeaderWithin {
         /// The step that took the old leader away.
         step: usize,
-        /// The bound.
+        /// How long after the step the new leader may take to appear.
         within: Duration,
     },
     /// Some write invoked after `step` is acknowledged within `within` of it.
     WritesResumeWithin {
         /// The step after which writes must succeed.
         step: usize,
-        /// The bound.
+        /// How long after the step the first acknowledgement may take.
         within: Duration,
     },
     /// Between steps `from` and `to`, the node `from` hit acknowledges no write it was
@@ -154,7 +157,7 @@ pub enum Check {
     OldLeaderStepsDown {
         /// The step that cut the leader off.
         step: usize,
-        /// The bound.
+        /// How long after the step the old leader may go on believing it leads.
         within: Duration,
     },
     /// No write invoked between steps `from` and `to` is acknowledged (no majority is up).
@@ -174,7 +177,7 @@ pub enum Check {
         step: usize,
         /// Percentage of operations that must succeed.
         ok_min_percent: u32,
-        /// The latency bound.
+        /// The largest 99th percentile latency allowed.
         p99_max: Duration,
     },
     /// Without faults, leadership never changes after the first election: clock skew and
@@ -198,7 +201,8 @@ pub enum Check {
     VotersAtEnd(Vec<u64>),
 }
 
-/// Every scenario, in the spec's order, then the nemesis.
+/// Every scenario: the spec's eleven in its order, then the leader pause, membership churn
+/// and the nemesis.
 pub fn all() -> Vec<Scenario> {
     let ms = Duration::from_millis;
     let s = Duration::from_secs;

@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::history::OperationId;
-use crate::linearizability::Prefix;
 
 /// A register state: [`ABSENT`], [`UNREAD`], or 2 + the index of a value some `GET` returned.
 pub(crate) type State = u32;
@@ -251,6 +250,18 @@ impl Hasher for PassThroughHasher {
     fn write_u64(&mut self, value: u64) {
         self.0 ^= value;
     }
+}
+
+/// A sequence of operations that a register starting absent accepts, in that order, and that
+/// respects real time among the operations it contains.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prefix {
+    /// The operations in the order they took effect.
+    pub operations: Vec<OperationId>,
+    /// The completed operation whose return the search reached right after this prefix: it
+    /// had to take effect by then, and neither it nor anything that could go before it
+    /// extends the prefix into one that admits it.
+    pub blocked: Option<OperationId>,
 }
 
 /// How the search of one key ended.

@@ -13,9 +13,9 @@ use madsim::rand::{thread_rng, Rng};
 use madsim::runtime::{Handle, NodeHandle};
 use seshat_core::config::Config;
 use seshat_core::{GroupId, GroupStatus, NodeConfig, NodeId, PlantedBug, StateRole};
-use seshat_runtime_tokio::driver::{Clock, Skew};
+use seshat_runtime_tokio::channels::NodeStatus;
+use seshat_runtime_tokio::clock::{Clock, Skew};
 use seshat_runtime_tokio::server::serve;
-use seshat_runtime_tokio::transport::NodeStatus;
 use tokio::sync::watch;
 
 use crate::disk::SimDisk;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use madsim::rand::{thread_rng, Rng};
 use seshat_core::PersistBatch;
-use seshat_runtime_tokio::driver::{Disk, Event};
+use seshat_runtime_tokio::channels::{Disk, Event};
 use tokio::sync::mpsc;
 
 use crate::disk::SimDisk;

@@ -1,20 +1,26 @@
 //! The operator's side of membership: adding, removing and moving leadership between nodes,
 //! against any member's internal address. `seshat cluster ...` and a joining node use it.
 //!
-//! Each group changes on its own, at its leader: a member that does not lead answers
-//! `NOTLEADER <id>`, and the call goes on at that node's address from the member directory.
+//! Each group changes on its own, at its leader, which the tool finds from a member's status
+//! and reaches at its address in the member directory. An answer that means "not here" or
+//! "not now" (`NOTLEADER`, `TRYAGAIN`, `NOQUORUM`: a [`ClusterError`] that is retryable) sends
+//! the call round again, to whichever node leads by then.
+//!
 //! Adding a node is: learner in every group, wait until it has caught up (from a snapshot),
 //! then promote it through a joint configuration. Removing one first moves away any
 //! leadership it holds.
 
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use seshat_core::{ClusterError, GroupId, NodeId};
 use seshat_proto::v1::internal_client::InternalClient;
 use seshat_proto::v1::{
-    membership_request, MembershipRequest, StatusReply, StatusRequest, TransferLeaderRequest,
+    admin_reply, membership_request, AdminReply, MembershipRequest, StatusReply, StatusRequest,
+    TransferLeaderRequest,
 };
 use tonic::transport::Channel;
+
+use crate::error::{Error, Result};
 
 /// How long one membership step (a change to apply, a learner to catch up, a joint
 /// configuration to be left) may take.
@@ -54,18 +60,18 @@ impl Admin {
     }
 
     /// The status of the node at `addr`.
-    pub async fn status_of(addr: &str) -> anyhow::Result<StatusReply> {
+    pub async fn status_of(addr: &str) -> Result<StatusReply> {
         let mut client = connect(addr).await?;
         Ok(client
             .status(StatusRequest {})
             .await
-            .with_context(|| format!("asking {addr} for its status"))?
+            .map_err(|status| rpc_error("Internal.Status", addr, status))?
             .into_inner())
     }
 
     /// The status of the seed, or, if it is unreachable or was removed, of the first other
     /// member seen so far that answers and still belongs to the cluster.
-    pub async fn status(&self) -> anyhow::Result<StatusReply> {
+    pub async fn status(&self) -> Result<StatusReply> {
         let candidates = self.known.lock().expect("admin lock").clone();
         let mut last_error = None;
         for addr in std::iter::once(self.seed.clone()).chain(candidates) {
@@ -79,22 +85,17 @@ impl Admin {
                     }
                     return Ok(status);
                 }
-                Ok(_) => last_error = Some(anyhow::anyhow!("{addr} was removed from the cluster")),
+                Ok(_) => last_error = Some(Error::Removed { addr }),
                 Err(error) => last_error = Some(error),
             }
         }
-        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("no member answered")))
+        Err(last_error.unwrap_or(Error::NoMember))
     }
 
     /// Adds node `node` (reachable at `internal_addr`, serving clients on `client_addr`) to
     /// every group and makes it a voter. A node already added is left as it is, so a join
     /// can be retried.
-    pub async fn add_node(
-        &self,
-        node: u64,
-        client_addr: &str,
-        internal_addr: &str,
-    ) -> anyhow::Result<()> {
+    pub async fn add_node(&self, node: u64, client_addr: &str, internal_addr: &str) -> Result<()> {
         for group in self.groups().await? {
             let learner = Change::AddLearner {
                 client_addr: client_addr.to_owned(),
@@ -116,12 +117,15 @@ impl Admin {
     /// Removes node `node` from every group, moving leadership away from it first. Data
     /// groups go first and the system group last: a node out of the system group counts as
     /// removed and stops serving clients.
-    pub async fn remove_node(&self, node: u64) -> anyhow::Result<()> {
+    pub async fn remove_node(&self, node: u64) -> Result<()> {
         for group in self.groups().await?.into_iter().rev() {
             let (leader, status) = self.leader_status(group).await?;
             if leader == node {
                 let Some(&other) = status.voters.iter().find(|&&v| v != node) else {
-                    bail!("node {node} is the only voter of group {group}");
+                    return Err(Error::LastVoter {
+                        node: NodeId(node),
+                        group: GroupId(group),
+                    });
                 };
                 self.transfer_leader(group, other).await?;
             }
@@ -138,7 +142,7 @@ impl Admin {
     }
 
     /// Hands leadership of `group` to `node` and waits until it leads.
-    pub async fn transfer_leader(&self, group: u64, node: u64) -> anyhow::Result<()> {
+    pub async fn transfer_leader(&self, group: u64, node: u64) -> Result<()> {
         let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
         loop {
             let (leader, _) = self.leader_status(group).await?;
@@ -147,24 +151,23 @@ impl Admin {
             }
             let addr = self.addr_of(leader).await?;
             let request = TransferLeaderRequest { group, node };
-            let error = connect(&addr)
-                .await?
-                .transfer_leader(request)
-                .await?
-                .into_inner()
-                .error;
-            if !error.is_empty() && !is_retryable(&error) {
-                bail!("transferring group {group} to node {node}: {error}");
+            if let Answer::Refused(reason) = transfer_leader(&addr, request).await? {
+                return Err(Error::Refused {
+                    request: format!("transferring group {group} to node {node}"),
+                    reason,
+                });
             }
             // A transfer gives up after an election timeout if it could not finish.
             tokio::time::sleep(Duration::from_secs(1)).await;
             if tokio::time::Instant::now() >= deadline {
-                bail!("node {node} did not take over group {group}");
+                return Err(Error::TimedOut {
+                    what: format!("node {node} to take over group {group}"),
+                });
             }
         }
     }
 
-    async fn groups(&self) -> anyhow::Result<Vec<u64>> {
+    async fn groups(&self) -> Result<Vec<u64>> {
         Ok(self
             .status()
             .await?
@@ -175,21 +178,18 @@ impl Admin {
     }
 
     /// The internal address of `node`, from the seed's directory.
-    async fn addr_of(&self, node: u64) -> anyhow::Result<String> {
+    async fn addr_of(&self, node: u64) -> Result<String> {
         self.status()
             .await?
             .members
             .into_iter()
             .find(|member| member.node == node)
             .map(|member| member.internal_addr)
-            .with_context(|| format!("no address for node {node} in the directory"))
+            .ok_or(Error::NotInDirectory { node: NodeId(node) })
     }
 
     /// The leader of `group` and its status of the group, waiting while there is none.
-    async fn leader_status(
-        &self,
-        group: u64,
-    ) -> anyhow::Result<(u64, seshat_proto::v1::GroupStatus)> {
+    async fn leader_status(&self, group: u64) -> Result<(u64, seshat_proto::v1::GroupStatus)> {
         let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
         loop {
             let seen = self.status().await?;
@@ -210,14 +210,16 @@ impl Admin {
                 }
             }
             if tokio::time::Instant::now() >= deadline {
-                bail!("group {group} has no leader");
+                return Err(Error::TimedOut {
+                    what: format!("a leader of group {group}"),
+                });
             }
             tokio::time::sleep(POLL).await;
         }
     }
 
     /// Proposes `change` of `node` in `group` at its leader until it is accepted.
-    async fn change(&self, group: u64, node: u64, change: Change) -> anyhow::Result<()> {
+    async fn change(&self, group: u64, node: u64, change: Change) -> Result<()> {
         let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
         loop {
             let (leader, _) = self.leader_status(group).await?;
@@ -239,37 +241,32 @@ impl Admin {
                 Change::Promote => request.set_kind(membership_request::Kind::Promote),
                 Change::Remove => request.set_kind(membership_request::Kind::Remove),
             }
-            let error = connect(&addr)
-                .await?
-                .change_membership(request)
-                .await?
-                .into_inner()
-                .error;
-            let done_already = match change {
-                Change::AddLearner { .. } => error.contains("already a member"),
-                Change::Promote => error.contains("is not a learner"),
-                Change::Remove => error.contains("is not a member"),
-            };
-            if error.is_empty() || done_already {
-                tracing::info!(group, node, ?change, "membership change applied");
-                return Ok(());
+            match change_membership(&addr, request).await? {
+                Answer::Accepted => {}
+                Answer::Refused(reason) if change.was_made_already(&reason) => {}
+                Answer::Refused(reason) => {
+                    return Err(Error::Refused {
+                        request: format!("{change:?} of node {node} in group {group}"),
+                        reason,
+                    })
+                }
+                Answer::Retry(error) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(Error::KeptFailing {
+                            request: format!("{change:?} of node {node} in group {group}"),
+                            reason: error.to_string(),
+                        });
+                    }
+                    tokio::time::sleep(POLL).await;
+                    continue;
+                }
             }
-            if !is_retryable(&error) {
-                bail!("{change:?} of node {node} in group {group}: {error}");
-            }
-            if tokio::time::Instant::now() >= deadline {
-                bail!("{change:?} of node {node} in group {group} kept failing: {error}");
-            }
-            tokio::time::sleep(POLL).await;
+            tracing::info!(group, node, ?change, "membership change applied");
+            return Ok(());
         }
     }
 
-    async fn wait_until_caught_up(
-        &self,
-        group: u64,
-        node: u64,
-        internal_addr: &str,
-    ) -> anyhow::Result<()> {
+    async fn wait_until_caught_up(&self, group: u64, node: u64, internal_addr: &str) -> Result<()> {
         let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
         loop {
             let (_, leader) = self.leader_status(group).await?;
@@ -282,10 +279,12 @@ impl Admin {
                 return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
-                bail!(
-                    "node {node} did not catch up in group {group} (applied {applied} of {})",
-                    leader.commit_index
-                );
+                return Err(Error::TimedOut {
+                    what: format!(
+                        "node {node} to catch up in group {group} (applied {applied} of {})",
+                        leader.commit_index
+                    ),
+                });
             }
             tokio::time::sleep(POLL).await;
         }
@@ -296,7 +295,7 @@ impl Admin {
         group: u64,
         what: &str,
         done: impl Fn(&seshat_proto::v1::GroupStatus) -> bool,
-    ) -> anyhow::Result<()> {
+    ) -> Result<()> {
         let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
         loop {
             let (_, status) = self.leader_status(group).await?;
@@ -304,24 +303,97 @@ impl Admin {
                 return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
-                bail!("group {group}: timed out waiting for {what}");
+                return Err(Error::TimedOut {
+                    what: format!("{what} in group {group}"),
+                });
             }
             tokio::time::sleep(POLL).await;
         }
     }
 }
 
-/// Answers that mean "ask again, maybe elsewhere".
-fn is_retryable(error: &str) -> bool {
-    error.starts_with("NOTLEADER") || error.starts_with("TRYAGAIN") || error.starts_with("NOQUORUM")
+impl Change {
+    /// Whether `refusal`, a node's error line, says the change had been made already (by an
+    /// earlier attempt whose answer was lost), so that a retried join or removal succeeds.
+    /// These refusals are `ERR` lines, not [`ClusterError`]s: their wording is all there is
+    /// to go on.
+    fn was_made_already(&self, refusal: &str) -> bool {
+        match self {
+            Change::AddLearner { .. } => refusal.contains("already a member"),
+            Change::Promote => refusal.contains("is not a learner"),
+            Change::Remove => refusal.contains("is not a member"),
+        }
+    }
 }
 
-async fn connect(addr: &str) -> anyhow::Result<InternalClient<Channel>> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+/// What a node answered a membership change or a leadership transfer.
+enum Answer {
+    /// The request succeeded.
+    Accepted,
+    /// Not here or not now (`NOTLEADER`, `TRYAGAIN`, `NOQUORUM`): ask the group's leader again.
+    Retry(ClusterError),
+    /// Refused, with the node's error line: asking again would get the same answer.
+    Refused(String),
+}
+
+impl Answer {
+    /// Reads the reply that the node at `addr` gave to `method`.
+    fn of(reply: AdminReply, method: &'static str, addr: &str) -> Result<Answer> {
+        match reply.outcome {
+            Some(admin_reply::Outcome::Accepted(_)) => Ok(Answer::Accepted),
+            Some(admin_reply::Outcome::Error(text)) => match ClusterError::parse(&text) {
+                Some(error) if error.is_retryable() => Ok(Answer::Retry(error)),
+                _ => Ok(Answer::Refused(text)),
+            },
+            None => Err(Error::NoOutcome {
+                method,
+                addr: addr.to_owned(),
+            }),
+        }
+    }
+}
+
+/// Asks the node at `addr` to change a group's membership.
+async fn change_membership(addr: &str, request: MembershipRequest) -> Result<Answer> {
+    const METHOD: &str = "Internal.ChangeMembership";
+    let reply = connect(addr)
+        .await?
+        .change_membership(request)
+        .await
+        .map_err(|status| rpc_error(METHOD, addr, status))?;
+    Answer::of(reply.into_inner(), METHOD, addr)
+}
+
+/// Asks the node at `addr` to hand a group's leadership over.
+async fn transfer_leader(addr: &str, request: TransferLeaderRequest) -> Result<Answer> {
+    const METHOD: &str = "Internal.TransferLeader";
+    let reply = connect(addr)
+        .await?
+        .transfer_leader(request)
+        .await
+        .map_err(|status| rpc_error(METHOD, addr, status))?;
+    Answer::of(reply.into_inner(), METHOD, addr)
+}
+
+fn rpc_error(method: &'static str, addr: &str, status: tonic::Status) -> Error {
+    Error::Rpc {
+        method,
+        addr: addr.to_owned(),
+        source: Box::new(status),
+    }
+}
+
+async fn connect(addr: &str) -> Result<InternalClient<Channel>> {
+    let failed = |source| Error::Connect {
+        addr: addr.to_owned(),
+        source,
+    };
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(failed)?
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(30))
         .connect()
         .await
-        .with_context(|| format!("connecting to {addr}"))?;
+        .map_err(failed)?;
     Ok(InternalClient::new(channel))
 }

@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::driver::Call;
+use crate::channels::Call;
 
 /// Limits applied to every connection.
 #[derive(Clone, Debug)]

@@ -10,8 +10,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Semaphore};
 
+use crate::channels::Call;
 use crate::connection::{Connection, ConnectionLimits};
-use crate::driver::Call;
 
 /// Accepts client connections until shutdown.
 pub struct Listener {

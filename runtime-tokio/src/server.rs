@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 
-use anyhow::Context;
 use seshat_core::cmd::CommandLimits;
 use seshat_core::config::Config;
 use seshat_core::resp::DecoderLimits;
@@ -12,12 +11,13 @@ use seshat_core::{Node, NodeConfig};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
+use crate::channels::{Disk, Event, NodeStatus};
+use crate::clock::Clock;
 use crate::connection::ConnectionLimits;
-use crate::driver::{Clock, Disk, Driver, Event};
+use crate::driver::Driver;
+use crate::error::{Error, Result};
 use crate::listener::Listener;
-use crate::transport::{
-    InternalServer, InternalService, NodeStatus, Peers, GRPC_MESSAGE_BYTES_MAX,
-};
+use crate::transport::{InternalServer, InternalService, Peers, GRPC_MESSAGE_BYTES_MAX};
 
 /// Client requests queued for the driver at most; connections wait when it is full.
 const CALL_QUEUE_MAX: usize = 16 * 1024;
@@ -27,10 +27,7 @@ const EVENT_QUEUE_MAX: usize = 16 * 1024;
 /// Runs the node described by `config` until `shutdown` resolves, then stops accepting,
 /// answers what is in flight, lets the last writes finish and returns.
 #[cfg(feature = "rocksdb")]
-pub async fn run(
-    config: Config,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<()> {
+pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
     use crate::store::{PersistWriter, RocksStore};
     use std::path::Path;
 
@@ -46,8 +43,10 @@ pub async fn run(
     );
 
     let data_dir = Path::new(&config.node.data_dir);
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating data_dir {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir).map_err(|source| Error::Io {
+        action: format!("creating data_dir {}", data_dir.display()),
+        source,
+    })?;
     let store = RocksStore::open(data_dir)?;
     let (status, _) = watch::channel(NodeStatus::default());
     serve(
@@ -74,9 +73,8 @@ pub async fn serve<D: Disk + 'static>(
     make_disk: impl FnOnce(mpsc::Sender<Event>) -> D,
     status: watch::Sender<NodeStatus>,
     shutdown: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<()> {
-    let node = Node::new(node_config.clone(), store, clock.now())
-        .context("starting the node from its stored state")?;
+) -> Result<()> {
+    let node = Node::new(node_config.clone(), store, clock.now())?;
     // A node that joins has no configuration until a member adds it.
     let has_configuration = node
         .status()
@@ -129,7 +127,10 @@ pub async fn serve<D: Disk + 'static>(
 
     let client_listener = TcpListener::bind(&config.node.client_addr)
         .await
-        .with_context(|| format!("binding client_addr {}", config.node.client_addr))?;
+        .map_err(|source| Error::Io {
+            action: format!("binding client_addr {}", config.node.client_addr),
+            source,
+        })?;
     let limits = ConnectionLimits {
         decoder: DecoderLimits::for_value_bytes_max(config.limits.max_value_size_bytes as usize),
         command: CommandLimits {
@@ -201,12 +202,17 @@ async fn wait_for(mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-async fn resolve(addr: &str) -> anyhow::Result<SocketAddr> {
+async fn resolve(addr: &str) -> Result<SocketAddr> {
     tokio::net::lookup_host(addr)
         .await
-        .with_context(|| format!("resolving {addr}"))?
+        .map_err(|source| Error::Io {
+            action: format!("resolving {addr}"),
+            source,
+        })?
         .next()
-        .with_context(|| format!("{addr} resolves to no address"))
+        .ok_or_else(|| Error::Unresolved {
+            addr: addr.to_owned(),
+        })
 }
 
 /// The host's name, the default host of the advertised addresses.

@@ -15,14 +15,13 @@ use std::time::Duration;
 use protobuf::Message as _;
 use seshat_core::membership::MembershipChange;
 use seshat_core::snapshot::{SnapshotId, SnapshotSource, CHUNK_BYTES_MAX};
-use seshat_core::{eraftpb, GroupId, GroupStatus, NodeId};
-use seshat_core::{ClientId, Reply, RequestId};
+use seshat_core::{eraftpb, ClientId, GroupId, NodeId, Reply, RequestId};
 use seshat_proto::v1::internal_client::InternalClient;
 use seshat_proto::v1::internal_server::Internal;
 pub use seshat_proto::v1::internal_server::InternalServer;
 use seshat_proto::v1::{
-    self, membership_request, AdminReply, MembershipRequest, RaftAck, RaftBatch, RaftEnvelope,
-    SnapshotAck, SnapshotFrame, StatusReply, StatusRequest, TransferLeaderRequest,
+    self, admin_reply, membership_request, AdminReply, MembershipRequest, RaftAck, RaftBatch,
+    RaftEnvelope, SnapshotAck, SnapshotFrame, StatusReply, StatusRequest, TransferLeaderRequest,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -30,7 +29,8 @@ use tokio_stream::StreamExt;
 use tonic::transport::Endpoint;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::driver::{Call, Event, PeerSender};
+use crate::channels::{Call, Event, NodeStatus, PeerSender};
+use crate::error::{Error, Result};
 
 /// Messages queued for one peer at most; more are dropped.
 pub const PEER_QUEUE_MAX: usize = 4096;
@@ -56,21 +56,6 @@ pub struct InternalService {
 /// Client ids of operators' requests: the top bit set, so they never meet a connection's.
 const ADMIN_CLIENT_ID_BASE: u64 = 1 << 63;
 
-/// What `Internal.Status` reports; the driver keeps it current.
-#[derive(Clone, Debug, Default)]
-pub struct NodeStatus {
-    /// This node.
-    pub node: u64,
-    /// Its advertised client address.
-    pub client_addr: String,
-    /// Its groups.
-    pub groups: Vec<GroupStatus>,
-    /// The members the system group's directory knows, with their internal addresses.
-    pub members: Vec<(NodeId, String)>,
-    /// Whether the node was removed from the cluster.
-    pub removed: bool,
-}
-
 impl InternalService {
     /// A service feeding `events`; wrap it in [`InternalServer`] (with
     /// [`GRPC_MESSAGE_BYTES_MAX`]) to serve it. The wrapper's type differs between a normal and
@@ -88,8 +73,8 @@ impl InternalService {
         }
     }
 
-    /// Hands an operator's request to the node and waits for its answer: `""` for success,
-    /// else the error line.
+    /// Hands an operator's request to the node and waits for its answer: accepted, or the
+    /// error line the node replied.
     async fn admin(&self, request: seshat_core::Request) -> Result<Response<AdminReply>, Status> {
         let (reply, answer) = oneshot::channel();
         let number = self.admin_requests.fetch_add(1, Ordering::Relaxed);
@@ -101,12 +86,14 @@ impl InternalService {
         };
         let gone = || Status::unavailable("node is shutting down");
         self.calls.send(call).await.map_err(|_| gone())?;
-        let error = match answer.await.map_err(|_| gone())? {
-            Reply::Simple(_) => String::new(),
-            Reply::Error(text) => text,
-            other => format!("ERR unexpected reply {other:?}"),
+        let outcome = match answer.await.map_err(|_| gone())? {
+            Reply::Simple(_) => admin_reply::Outcome::Accepted(admin_reply::Accepted {}),
+            Reply::Error(text) => admin_reply::Outcome::Error(text),
+            other => admin_reply::Outcome::Error(format!("ERR unexpected reply {other:?}")),
         };
-        Ok(Response::new(AdminReply { error }))
+        Ok(Response::new(AdminReply {
+            outcome: Some(outcome),
+        }))
     }
 }
 
@@ -415,10 +402,13 @@ async fn stream_snapshot(
     message: eraftpb::Message,
     source: &SnapshotSource,
     rpc_timeout: Duration,
-) -> anyhow::Result<SnapshotSent> {
-    use anyhow::Context as _;
-
-    let mut client = connect(addr, rpc_timeout).await?;
+) -> Result<SnapshotSent> {
+    let mut client = connect(addr, rpc_timeout)
+        .await
+        .map_err(|source| Error::Connect {
+            addr: addr.to_owned(),
+            source,
+        })?;
     let (frames, outgoing) = mpsc::channel::<SnapshotFrame>(2);
     let call = tokio::spawn(async move { client.snapshot(ReceiverStream::new(outgoing)).await });
     let id = SnapshotId::of(group, &message);
@@ -429,7 +419,7 @@ async fn stream_snapshot(
     );
     let mut sent = SnapshotSent { pairs: 0, bytes: 0 };
     for (number, chunk) in (1u64..).zip(source.chunks(CHUNK_BYTES_MAX)) {
-        let chunk = chunk.context("reading the snapshot")?;
+        let chunk = chunk?;
         sent.pairs += chunk.pairs;
         sent.bytes += chunk.data.len() as u64;
         let frame = SnapshotFrame {
@@ -440,8 +430,12 @@ async fn stream_snapshot(
         };
         tokio::time::timeout(rpc_timeout, frames.send(frame))
             .await
-            .context("the follower stopped reading")?
-            .map_err(|_| anyhow::anyhow!("the stream closed"))?;
+            .map_err(|_| Error::TimedOut {
+                what: format!("the follower at {addr} to read the next snapshot frame"),
+            })?
+            .map_err(|_| Error::Disconnected {
+                addr: addr.to_owned(),
+            })?;
         if number % SNAPSHOT_PROGRESS_EVERY == 0 {
             tracing::info!(%id, pairs = sent.pairs, bytes = sent.bytes, "snapshot transfer progress");
         }
@@ -449,9 +443,18 @@ async fn stream_snapshot(
     drop(frames);
     tokio::time::timeout(rpc_timeout, call)
         .await
-        .context("the follower did not confirm the snapshot")?
-        .context("the sending task failed")?
-        .context("the follower refused the snapshot")?;
+        .map_err(|_| Error::TimedOut {
+            what: format!("the follower at {addr} to confirm the snapshot"),
+        })?
+        .map_err(|source| Error::Task {
+            what: "the snapshot call",
+            source,
+        })?
+        .map_err(|status| Error::Rpc {
+            method: "Internal.Snapshot",
+            addr: addr.to_owned(),
+            source: Box::new(status),
+        })?;
     Ok(sent)
 }
 

@@ -141,7 +141,8 @@ fn run_cluster(addr: &str, action: ClusterAction) -> anyhow::Result<()> {
             ClusterAction::RemoveNode { id } => admin.remove_node(id).await,
             ClusterAction::TransferLeader { id, group } => admin.transfer_leader(group, id).await,
         }
-    })
+    })?;
+    Ok(())
 }
 
 fn run_node(path: &Path) -> anyhow::Result<()> {
@@ -150,7 +151,8 @@ fn run_node(path: &Path) -> anyhow::Result<()> {
     let config = Config::from_toml(&text).with_context(|| format!("in {}", path.display()))?;
     raise_open_files_limit(config.limits.max_concurrent_client_connections + FILES_RESERVED);
     let runtime = tokio::runtime::Runtime::new().context("starting tokio")?;
-    runtime.block_on(seshat_runtime_tokio::server::run(config, shutdown_signal()))
+    runtime.block_on(seshat_runtime_tokio::server::run(config, shutdown_signal()))?;
+    Ok(())
 }
 
 /// Descriptors kept for RocksDB's files, peer connections and listeners on top of one per

@@ -10,7 +10,7 @@ use seshat_core::storage::{
     ColumnFamily, ScanVisitor, Store, StoreError, StoreView, WriteBatch, WriteOp,
 };
 
-use crate::store::SyncWrite;
+use crate::store::writer::SyncWrite;
 
 /// A RocksDB instance holding every column family of [`ColumnFamily::ALL`]. Clones share it.
 #[derive(Clone)]

@@ -13,7 +13,7 @@ use seshat_core::storage::{StoreError, WriteBatch};
 use seshat_core::{GroupId, PersistBatch};
 use tokio::sync::mpsc;
 
-use crate::driver::{Disk, Event};
+use crate::channels::{Disk, Event};
 
 /// Bytes merged into one write at most, so one huge burst cannot delay the first batch's
 /// acknowledgement indefinitely.
