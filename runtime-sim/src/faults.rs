@@ -9,7 +9,7 @@ use seshat_core::NodeId;
 use tokio::time::Instant;
 
 use crate::cluster::SimCluster;
-use crate::run::{Observer, SAMPLE_EVERY};
+use crate::run::Observer;
 
 /// How long a leader-targeted fault waits for there to be a leader before it falls back to
 /// node 1.
@@ -71,11 +71,10 @@ pub(crate) async fn apply(
             | Fault::Pause(Target::Leader, _)
     ) {
         // A leader-targeted fault waits (briefly) for there to be one.
-        let waited = Instant::now();
-        while cluster.leader().is_none() && waited.elapsed() < LEADER_WAIT_MAX {
-            observer.sample(cluster);
-            tokio::time::sleep(SAMPLE_EVERY).await;
-        }
+        let deadline = Instant::now() + LEADER_WAIT_MAX;
+        observer
+            .wait_until(cluster, deadline, || cluster.leader())
+            .await;
     }
     let leader = cluster.leader();
     let term = leader

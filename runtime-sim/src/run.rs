@@ -13,6 +13,7 @@ use madsim::runtime::{Handle, Runtime};
 use seshat_chaos::scenario::{self, Check, Fault, Scenario};
 use seshat_core::storage::{inspect, Store};
 use seshat_core::{GroupId, NodeId, PlantedBug, StateRole};
+use seshat_runtime_tokio::wait::{wait_until, wait_until_with};
 use tokio::time::Instant;
 
 use crate::checker::Evidence;
@@ -207,6 +208,17 @@ impl Observer {
             }
         }
     }
+
+    /// Waits as [`wait_until`] does, polling every [`SAMPLE_EVERY`] and sampling `cluster`
+    /// before each sleep, so that the samples cover the wait.
+    pub(crate) async fn wait_until<T>(
+        &mut self,
+        cluster: &SimCluster,
+        deadline: Instant,
+        condition: impl FnMut() -> Option<T>,
+    ) -> Option<T> {
+        wait_until_with(deadline, SAMPLE_EVERY, condition, || self.sample(cluster)).await
+    }
 }
 
 async fn play(scenario: Scenario, seed: u64, options: RunOptions) -> Report {
@@ -229,11 +241,11 @@ async fn play(scenario: Scenario, seed: u64, options: RunOptions) -> Report {
     };
 
     // The first election, before any client or fault.
-    let boot = Instant::now();
-    while cluster.leader().is_none() && boot.elapsed() < FIRST_LEADER_MAX {
-        tokio::time::sleep(SAMPLE_EVERY).await;
-    }
-    if cluster.leader().is_none() {
+    let first_leader = wait_until(Instant::now() + FIRST_LEADER_MAX, SAMPLE_EVERY, || {
+        cluster.leader()
+    })
+    .await;
+    if first_leader.is_none() {
         failures.push(format!("no leader within {FIRST_LEADER_MAX:?} of boot"));
     }
 
@@ -336,10 +348,11 @@ async fn play(scenario: Scenario, seed: u64, options: RunOptions) -> Report {
     }) {
         // Joining nodes finish joining on their own once the cluster has healed.
         let deadline = Instant::now() + CONVERGE_MAX;
-        while voters_at_leader(&cluster).as_ref() != Some(&expected) && Instant::now() < deadline {
-            observer.sample(&cluster);
-            tokio::time::sleep(SAMPLE_EVERY).await;
-        }
+        observer
+            .wait_until(&cluster, deadline, || {
+                (voters_at_leader(&cluster).as_ref() == Some(&expected)).then_some(())
+            })
+            .await;
     }
     let converged = converge(&cluster, &clients_node, &mut observer).await;
     if let Err(why) = &converged {
@@ -433,39 +446,69 @@ async fn converge(
     if !wrote {
         return Err("no write succeeded".to_owned());
     }
-    loop {
+    let mut progress = None;
+    let caught_up = wait_until(deadline, SAMPLE_EVERY, || {
         observer.sample(cluster);
-        // Removed nodes stay behind for good: only members must catch up.
+        let now = Progress::of(cluster);
+        let is_caught_up = now.is_caught_up();
+        progress = Some(now);
+        is_caught_up.then_some(())
+    })
+    .await;
+    if caught_up.is_some() {
+        return Ok(());
+    }
+    let progress = progress.expect("a wait polls at least once");
+    Err(format!(
+        "nodes did not catch up to commit {} (applied: {:?})",
+        progress.commit,
+        progress.applied_text()
+    ))
+}
+
+/// How far the data group's members are behind the highest commit index any of them knows.
+/// Removed nodes stay behind for good: only members must catch up.
+struct Progress {
+    /// The highest commit index a running member reports.
+    commit: u64,
+    /// Each member's applied index, in member order; `None` while it is down.
+    applied: Vec<Option<u64>>,
+}
+
+impl Progress {
+    fn of(cluster: &SimCluster) -> Progress {
         let groups: Vec<_> = cluster
             .members()
             .into_iter()
             .map(|id| cluster.data_group(id))
             .collect();
-        let commit = groups
-            .iter()
-            .flatten()
-            .map(|g| g.commit_index)
-            .max()
-            .unwrap_or(0);
-        if groups
-            .iter()
-            .all(|g| g.as_ref().is_some_and(|g| g.applied_index >= commit))
-        {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            let applied: Vec<String> = groups
+        Progress {
+            commit: groups
                 .iter()
-                .map(|g| {
-                    g.as_ref()
-                        .map_or("down".to_owned(), |g| g.applied_index.to_string())
-                })
-                .collect();
-            return Err(format!(
-                "nodes did not catch up to commit {commit} (applied: {applied:?})"
-            ));
+                .flatten()
+                .map(|g| g.commit_index)
+                .max()
+                .unwrap_or(0),
+            applied: groups
+                .iter()
+                .map(|g| g.as_ref().map(|g| g.applied_index))
+                .collect(),
         }
-        tokio::time::sleep(SAMPLE_EVERY).await;
+    }
+
+    /// Whether every member is up and has applied up to `commit`.
+    fn is_caught_up(&self) -> bool {
+        self.applied
+            .iter()
+            .all(|applied| applied.is_some_and(|applied| applied >= self.commit))
+    }
+
+    /// Each member's applied index as text, `down` for a member that is down.
+    fn applied_text(&self) -> Vec<String> {
+        self.applied
+            .iter()
+            .map(|applied| applied.map_or("down".to_owned(), |applied| applied.to_string()))
+            .collect()
     }
 }
 
@@ -481,6 +524,10 @@ fn voters_at_leader(cluster: &SimCluster) -> Option<Vec<u64>> {
 }
 
 /// Sets a probe key until some node acknowledges it or `deadline` passes.
+///
+/// Not a [`wait_until`]: each attempt is a whole round trip (up to [`REPLY_TIMEOUT`]) and the
+/// deadline is checked before it rather than after, and moving that check would change when a
+/// failing run gives up.
 async fn probe_write(nodes: Vec<String>, deadline: Instant) -> bool {
     let mut attempt = 0u64;
     while Instant::now() < deadline {
