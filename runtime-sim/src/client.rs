@@ -50,7 +50,7 @@ pub struct OpRecord {
     pub invoked: Duration,
     /// When it ended, since the run started.
     pub ended: Duration,
-    /// How.
+    /// How it ended, which decides what the history records.
     pub ending: Ending,
 }
 
@@ -187,7 +187,7 @@ async fn execute(
     unreachable!("the last iteration returns")
 }
 
-/// One client connection.
+/// A RESP connection to one node; `buffer` holds bytes read but not yet decoded into a reply.
 struct Connection {
     stream: TcpStream,
     buffer: BytesMut,

@@ -59,9 +59,9 @@ impl Default for RunOptions {
 /// What one run did and found.
 #[derive(Clone, Debug)]
 pub struct Report {
-    /// The scenario.
+    /// The scenario's name, as `--scenario` takes it.
     pub scenario: &'static str,
-    /// The seed.
+    /// The madsim seed: running the scenario with it again replays the run.
     pub seed: u64,
     /// Simulated time the run took.
     pub simulated: Duration,
@@ -221,6 +221,8 @@ impl Observer {
     }
 }
 
+/// The run itself, inside the madsim runtime [`run`] made: boot, the workload and the fault
+/// schedule, healing, the liveness wait, then the checks.
 async fn play(scenario: Scenario, seed: u64, options: RunOptions) -> Report {
     let base_latency = scenario.network.latency;
     let cluster_options = ClusterOptions {
