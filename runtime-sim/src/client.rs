@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use madsim::rand::{thread_rng, Rng};
 use seshat_chaos::{ClientId, History, Operation, OperationId, Output};
 use seshat_core::resp::{decode_reply, encode_request};
-use seshat_core::Reply;
+use seshat_core::{ClusterError, Reply};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -50,7 +50,7 @@ pub struct OpRecord {
     pub invoked: Duration,
     /// When it ended, since the run started.
     pub ended: Duration,
-    /// How.
+    /// How it ended, which decides what the history records.
     pub ending: Ending,
 }
 
@@ -179,15 +179,15 @@ async fn execute(
                 return (node, Err(Ending::TimedOut));
             }
         };
-        match moved_to(&reply) {
-            Some(leader) if redirect < REDIRECTS_MAX => node = leader,
+        match cluster_error(&reply) {
+            Some(ClusterError::Moved { addr, .. }) if redirect < REDIRECTS_MAX => node = addr,
             _ => return (node, Ok(reply)),
         }
     }
     unreachable!("the last iteration returns")
 }
 
-/// One client connection.
+/// A RESP connection to one node; `buffer` holds bytes read but not yet decoded into a reply.
 struct Connection {
     stream: TcpStream,
     buffer: BytesMut,
@@ -261,27 +261,28 @@ fn output(operation: &Operation, reply: &Reply) -> Option<Output> {
     }
 }
 
+/// How an operation whose reply was not a normal answer ended.
 fn error_ending(reply: &Reply) -> Ending {
-    match reply {
-        Reply::Error(text) if text.starts_with("NOQUORUM") => Ending::NoQuorum,
-        Reply::Error(text) if text.starts_with("TRYAGAIN") => Ending::TryAgain,
-        Reply::Error(text) if text.starts_with("MOVED") => Ending::Redirected,
+    let Reply::Error(text) = reply else {
+        return Ending::Error(format!("unexpected reply {reply:?}"));
+    };
+    match ClusterError::parse(text) {
+        Some(ClusterError::NoQuorum(_)) => Ending::NoQuorum,
+        Some(ClusterError::TryAgain(_)) => Ending::TryAgain,
+        Some(ClusterError::Moved { .. }) => Ending::Redirected,
         // A removed node proposes nothing: the write certainly did not happen there.
-        Reply::Error(text) if text.contains("was removed") => Ending::TryAgain,
-        Reply::Error(text) => Ending::Error(text.clone()),
-        other => Ending::Error(format!("unexpected reply {other:?}")),
+        Some(ClusterError::Removed(_)) => Ending::TryAgain,
+        // `NOTLEADER` answers only an operator's requests; any other error is the command's.
+        _ => Ending::Error(text.clone()),
     }
 }
 
-/// The address a `-MOVED <slot> <host:port>` reply points to.
-fn moved_to(reply: &Reply) -> Option<String> {
-    let Reply::Error(text) = reply else {
-        return None;
-    };
-    let mut words = text.split(' ');
-    (words.next()? == "MOVED").then_some(())?;
-    let _slot = words.next()?;
-    words.next().map(str::to_owned)
+/// The cluster error `reply` carries, if it is one.
+fn cluster_error(reply: &Reply) -> Option<ClusterError> {
+    match reply {
+        Reply::Error(text) => ClusterError::parse(text),
+        _ => None,
+    }
 }
 
 fn nanos(since_start: Duration) -> u64 {

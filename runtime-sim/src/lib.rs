@@ -8,7 +8,8 @@
 //!   restarted from their disks, with links cut one way or both;
 //! - `client`: Redis clients speaking RESP through the core's codec, following `MOVED` and
 //!   recording a history;
-//! - `run`: one seeded run of a scenario from `seshat_chaos::scenario`, with every check.
+//! - `run`: one seeded run of a scenario from `seshat_chaos::scenario`: the play loop, which
+//!   plays the fault schedule through `faults` and hands what the run left to `checker`.
 //!
 //! Without the flag only [`SimDisk`] is built.
 #![warn(missing_docs, unreachable_pub)]
@@ -17,9 +18,13 @@ mod disk;
 pub use disk::SimDisk;
 
 #[cfg(madsim)]
+mod checker;
+#[cfg(madsim)]
 pub mod client;
 #[cfg(madsim)]
 pub mod cluster;
+#[cfg(madsim)]
+mod faults;
 #[cfg(madsim)]
 pub mod run;
 #[cfg(madsim)]

@@ -25,3 +25,4 @@ pub mod listener;
 pub mod server;
 pub mod store;
 pub mod transport;
+pub mod wait;

@@ -13,6 +13,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use seshat_runtime_tokio::wait::wait_until_blocking;
+
 /// Request timeout configured on every test node, seconds.
 pub const REQUEST_TIMEOUT_SECS: u64 = 3;
 
@@ -258,26 +260,23 @@ impl Cluster {
         // SAFETY: kill(2) on a pid this process started and has not reaped.
         unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
         let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = child.try_wait().expect("waiting for seshat") {
-                assert!(
-                    status.success(),
-                    "node {} exited with {status}\n{}",
-                    i + 1,
-                    self.logs()
-                );
-                return;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!(
-                    "node {} did not stop within 15 s of SIGTERM\n{}",
-                    i + 1,
-                    self.logs()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let exited = wait_until_blocking(deadline, Duration::from_millis(20), || {
+            child.try_wait().expect("waiting for seshat")
+        });
+        let Some(status) = exited else {
+            let _ = child.kill();
+            panic!(
+                "node {} did not stop within 15 s of SIGTERM\n{}",
+                i + 1,
+                self.logs()
+            );
+        };
+        assert!(
+            status.success(),
+            "node {} exited with {status}\n{}",
+            i + 1,
+            self.logs()
+        );
     }
 
     /// A Redis connection to node `i`.
@@ -285,20 +284,21 @@ impl Cluster {
         let url = format!("redis://127.0.0.1:{}/", self.nodes[i].client_port);
         let client = redis::Client::open(url).expect("redis url");
         let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match client.get_connection_with_timeout(Duration::from_secs(1)) {
-                Ok(connection) => {
-                    connection
-                        .set_read_timeout(Some(Duration::from_secs(REQUEST_TIMEOUT_SECS + 5)))
-                        .expect("read timeout");
-                    return connection;
-                }
-                Err(_) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(50))
-                }
-                Err(error) => panic!("connecting to node {}: {error}\n{}", i + 1, self.logs()),
-            }
-        }
+        let mut last_error = None;
+        let connected = wait_until_blocking(deadline, Duration::from_millis(50), || {
+            client
+                .get_connection_with_timeout(Duration::from_secs(1))
+                .map_err(|error| last_error = Some(error))
+                .ok()
+        });
+        let Some(connection) = connected else {
+            let error = last_error.expect("a wait tries at least once");
+            panic!("connecting to node {}: {error}\n{}", i + 1, self.logs());
+        };
+        connection
+            .set_read_timeout(Some(Duration::from_secs(REQUEST_TIMEOUT_SECS + 5)))
+            .expect("read timeout");
+        connection
     }
 
     /// A raw TCP connection to node `i`.
@@ -313,7 +313,7 @@ impl Cluster {
     /// The running node that leads the data group, once all running nodes agree on one.
     pub fn wait_for_leader(&self, within: Duration) -> usize {
         let deadline = Instant::now() + within;
-        loop {
+        let leader = wait_until_blocking(deadline, Duration::from_millis(25), || {
             let mut leaders = Vec::new();
             let mut followers_know = true;
             for (i, node) in self.nodes.iter().enumerate() {
@@ -330,16 +330,9 @@ impl Cluster {
                     followers_know = false;
                 }
             }
-            if leaders.len() == 1 && followers_know {
-                return leaders[0];
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no single leader within {within:?}\n{}",
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(25));
-        }
+            (leaders.len() == 1 && followers_know).then(|| leaders[0])
+        });
+        leader.unwrap_or_else(|| panic!("no single leader within {within:?}\n{}", self.logs()))
     }
 
     fn try_info(&self, i: usize, section: &str) -> Option<String> {
