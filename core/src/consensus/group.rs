@@ -20,7 +20,7 @@ use protobuf::Message as _;
 use raft::eraftpb::{
     ConfChange, ConfChangeV2, Entry, EntryType, Message, MessageType, Snapshot, SnapshotMetadata,
 };
-use raft::{RawNode, ReadOnlyOption, ReadState, SnapshotStatus, StateRole, INVALID_ID};
+use raft::{Raft, RawNode, ReadOnlyOption, ReadState, SnapshotStatus, StateRole, INVALID_ID};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -50,10 +50,15 @@ fn not_committed() -> Reply {
 /// What a group needs to know to start.
 #[derive(Clone, Debug)]
 pub(crate) struct GroupConfig {
+    /// This node, which is also its raft-rs peer id.
     pub(crate) node: NodeId,
+    /// Which group this is: it names the group's column families and tags its outputs.
     pub(crate) group: GroupId,
+    /// Ticks between a leader's heartbeats.
     pub(crate) heartbeat_ticks: usize,
+    /// Election timeouts are drawn from `election_ticks_min..election_ticks_max`, in ticks.
     pub(crate) election_ticks_min: usize,
+    /// Exclusive upper bound of the election timeout, in ticks.
     pub(crate) election_ticks_max: usize,
     /// Seeds this group's election jitter.
     pub(crate) rng_seed: u64,
@@ -160,8 +165,20 @@ pub struct SnapshotStats {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct SoftState {
     role: StateRole,
+    /// The leader's node id, or `INVALID_ID` when none is known.
     leader: u64,
     term: u64,
+}
+
+impl SoftState {
+    /// The role, leader and term raft-rs holds now.
+    fn of(raft: &Raft<LogView>) -> SoftState {
+        SoftState {
+            role: raft.state,
+            leader: raft.leader_id,
+            term: raft.term,
+        }
+    }
 }
 
 /// One Raft group on this node.
@@ -238,11 +255,7 @@ impl Group {
         raft_config.validate()?;
         let logger = raft_logger(config.node.0, config.group.0);
         let raw = RawNode::new(&raft_config, log, &logger)?;
-        let soft = SoftState {
-            role: raw.raft.state,
-            leader: raw.raft.leader_id,
-            term: raw.raft.term,
-        };
+        let soft = SoftState::of(&raw.raft);
         let mut group = Group {
             id: config.group,
             node: config.node,
@@ -427,10 +440,15 @@ impl Group {
         out: &mut Outbox,
     ) {
         assert!(
-            number > self.ready_persisted && number <= self.ready_emitted,
-            "group {}: ready {number} reported persisted, expected {}..={}",
+            number > self.ready_persisted,
+            "group {}: ready {number} reported persisted again (already up to {})",
             self.id,
-            self.ready_persisted + 1,
+            self.ready_persisted
+        );
+        assert!(
+            number <= self.ready_emitted,
+            "group {}: ready {number} reported persisted before it was handed out (up to {})",
+            self.id,
             self.ready_emitted
         );
         self.ready_persisted = number;
@@ -611,9 +629,7 @@ impl Group {
             StateKey::AppliedIndex.encode(self.id),
             self.applied_index.to_be_bytes().to_vec(),
         );
-        store
-            .write(batch)
-            .unwrap_or_else(|e| panic!("group {}: writing applied entries: {e}", self.id));
+        write(store, batch, self.id, "writing applied entries");
         self.maybe_compact(store);
     }
 
@@ -655,9 +671,7 @@ impl Group {
         let compact_to = self.applied_index - keep.min(since - 1);
         let mut batch = WriteBatch::new();
         self.raw.mut_store().compact(compact_to, &mut batch);
-        store
-            .write(batch)
-            .unwrap_or_else(|e| panic!("group {}: compacting the log: {e}", self.id));
+        write(store, batch, self.id, "compacting the log");
         if self
             .prepared
             .as_ref()
@@ -758,9 +772,7 @@ impl Group {
             batch.put(staging.cf(), staging.key(key), record.to_vec());
         }
         receiving.pairs_staged += pairs.len() as u64;
-        store
-            .write(batch)
-            .unwrap_or_else(|e| panic!("group {}: staging a snapshot: {e}", self.id));
+        write(store, batch, self.id, "staging a snapshot");
     }
 
     /// Ends the transfer `id`: if every announced pair is staged, steps the snapshot into
@@ -814,9 +826,7 @@ impl Group {
         let staging = self.data.next();
         let mut batch = WriteBatch::new();
         batch.delete_range(staging.cf(), staging.prefix().to_vec(), staging.end());
-        store
-            .write(batch)
-            .unwrap_or_else(|e| panic!("group {}: clearing staged data: {e}", self.id));
+        write(store, batch, self.id, "clearing staged data");
     }
 
     /// Installs the snapshot raft-rs restored: the staged generation becomes the live one,
@@ -892,8 +902,6 @@ impl Group {
         );
     }
 
-    /// Applies a committed membership change entry (either encoding) to raft-rs and returns
-    /// the configuration it leads to.
     /// Applies a committed membership change entry (either encoding) to raft-rs and returns
     /// the configuration it leads to, or why raft-rs refused it (the configuration is then
     /// unchanged on every node alike).
@@ -1120,11 +1128,7 @@ impl Group {
     /// Notices role, leader and term changes: reads that need a leader leave a node that lost
     /// leadership, and a round in flight under an old leader or term is started again.
     fn note_soft_state(&mut self, out: &mut Outbox) {
-        let soft = SoftState {
-            role: self.raw.raft.state,
-            leader: self.raw.raft.leader_id,
-            term: self.raw.raft.term,
-        };
+        let soft = SoftState::of(&self.raw.raft);
         if soft == self.soft {
             return;
         }
@@ -1232,11 +1236,7 @@ impl Group {
     /// same way).
     fn pin_election_timeout(&mut self) {
         let raft = &self.raw.raft;
-        let soft = SoftState {
-            role: raft.state,
-            leader: raft.leader_id,
-            term: raft.term,
-        };
+        let soft = SoftState::of(raft);
         let (pinned, pinned_for) = self.election_timeout_pinned;
         // Deciding on the role, term and leader alone keeps our RNG's draws independent of what
         // raft-rs drew; the value check is a second net should raft-rs ever reset without one
@@ -1249,6 +1249,17 @@ impl Group {
             self.election_timeout_pinned = (timeout, soft);
         }
     }
+}
+
+/// Writes `batch` to the store, which must not fail: the group cannot go on with its state
+/// half written.
+///
+/// # Panics
+/// If the store refuses the write; the message names the group and `what` was written.
+fn write(store: &mut dyn Store, batch: WriteBatch, group: GroupId, what: &str) {
+    store
+        .write(batch)
+        .unwrap_or_else(|e| panic!("group {group}: {what}: {e}"));
 }
 
 /// A removal notice travels as a `MsgUnreachable`: a type raft-rs only ever creates locally,
@@ -1270,7 +1281,7 @@ pub(crate) fn is_removal_notice(message: &Message) -> bool {
 /// A snapshot of a group's state, for INFO and tests.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupStatus {
-    /// The group.
+    /// Which group this summary describes.
     pub group: GroupId,
     /// Leader, follower, candidate or pre-candidate.
     pub role: StateRole,
