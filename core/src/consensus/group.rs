@@ -20,11 +20,10 @@ use protobuf::Message as _;
 use raft::eraftpb::{
     ConfChange, ConfChangeV2, Entry, EntryType, Message, MessageType, Snapshot, SnapshotMetadata,
 };
-use raft::{Raft, RawNode, ReadOnlyOption, ReadState, SnapshotStatus, StateRole, INVALID_ID};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use raft::{RawNode, ReadOnlyOption, ReadState, SnapshotStatus, StateRole, INVALID_ID};
 
 use crate::cluster_error::{ClusterError, NoQuorum, TryAgain};
+use crate::consensus::election::{ElectionTimeout, SoftState};
 use crate::consensus::log_view::LogView;
 use crate::consensus::logger::raft_logger;
 use crate::ids::{ClientId, GroupId, NodeId, RequestId};
@@ -161,26 +160,6 @@ pub struct SnapshotStats {
     pub installed: u64,
 }
 
-/// Role, leader and term as last seen, to notice changes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct SoftState {
-    role: StateRole,
-    /// The leader's node id, or `INVALID_ID` when none is known.
-    leader: u64,
-    term: u64,
-}
-
-impl SoftState {
-    /// The role, leader and term raft-rs holds now.
-    fn of(raft: &Raft<LogView>) -> SoftState {
-        SoftState {
-            role: raft.state,
-            leader: raft.leader_id,
-            term: raft.term,
-        }
-    }
-}
-
 /// One Raft group on this node.
 pub(crate) struct Group {
     id: GroupId,
@@ -202,13 +181,8 @@ pub(crate) struct Group {
     /// Set when a member that has applied more of the log told this node it is no longer in
     /// the group: it stops campaigning and stops serving.
     removed: bool,
-    rng: ChaCha8Rng,
-    election_ticks_min: usize,
-    election_ticks_max: usize,
-    /// The election timeout we last pinned, and the role, term and leader it was pinned for.
-    /// raft-rs draws a new timeout from its own (unseeded) RNG whenever it resets, and every
-    /// reset changes the role, the term or the leader; we then replace the draw with ours.
-    election_timeout_pinned: (usize, SoftState),
+    /// The election timeout pinned from our seeded RNG in place of raft-rs's draw.
+    election: ElectionTimeout,
     /// Highest Ready number handed out as `Persist`.
     ready_emitted: u64,
     /// Highest Ready number reported durable. `ready_persisted <= ready_emitted`.
@@ -256,6 +230,12 @@ impl Group {
         let logger = raft_logger(config.node.0, config.group.0);
         let raw = RawNode::new(&raft_config, log, &logger)?;
         let soft = SoftState::of(&raw.raft);
+        let election = ElectionTimeout::new(
+            config.rng_seed,
+            config.election_ticks_min,
+            config.election_ticks_max,
+            &raw.raft,
+        );
         let mut group = Group {
             id: config.group,
             node: config.node,
@@ -270,10 +250,7 @@ impl Group {
             snapshot_interval_bytes: config.snapshot_interval_bytes,
             snapshot_stats: SnapshotStats::default(),
             removed: false,
-            rng: ChaCha8Rng::seed_from_u64(config.rng_seed),
-            election_ticks_min: config.election_ticks_min,
-            election_ticks_max: config.election_ticks_max,
-            election_timeout_pinned: (0, soft),
+            election,
             ready_emitted: 0,
             ready_persisted: 0,
             held_messages: VecDeque::new(),
@@ -1231,23 +1208,9 @@ impl Group {
         }
     }
 
-    /// Replaces an election timeout raft-rs drew from its own RNG with one from ours, so that
-    /// one seed decides every election (etcd's tests pin `SetRandomizedElectionTimeout` the
-    /// same way).
+    /// Pins raft-rs's election timeout from our RNG (see [`ElectionTimeout::pin`]).
     fn pin_election_timeout(&mut self) {
-        let raft = &self.raw.raft;
-        let soft = SoftState::of(raft);
-        let (pinned, pinned_for) = self.election_timeout_pinned;
-        // Deciding on the role, term and leader alone keeps our RNG's draws independent of what
-        // raft-rs drew; the value check is a second net should raft-rs ever reset without one
-        // of them changing.
-        if soft != pinned_for || raft.randomized_election_timeout() != pinned {
-            let timeout = self
-                .rng
-                .gen_range(self.election_ticks_min..self.election_ticks_max);
-            self.raw.raft.set_randomized_election_timeout(timeout);
-            self.election_timeout_pinned = (timeout, soft);
-        }
+        self.election.pin(&mut self.raw.raft);
     }
 }
 

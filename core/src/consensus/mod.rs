@@ -1,5 +1,6 @@
 //! The Raft wrapper: raft-rs's `RawNode` per group, its in-memory log view and its logger.
 
+mod election;
 mod group;
 mod log_view;
 mod logger;
