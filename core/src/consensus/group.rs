@@ -20,14 +20,15 @@ use protobuf::Message as _;
 use raft::eraftpb::{
     ConfChange, ConfChangeV2, Entry, EntryType, Message, MessageType, Snapshot, SnapshotMetadata,
 };
-use raft::{RawNode, ReadOnlyOption, ReadState, SnapshotStatus, StateRole, INVALID_ID};
+use raft::{RawNode, ReadOnlyOption, SnapshotStatus, StateRole, INVALID_ID};
 
 use crate::cluster_error::{ClusterError, NoQuorum, TryAgain};
 use crate::consensus::election::{ElectionTimeout, SoftState};
 use crate::consensus::log_view::LogView;
 use crate::consensus::logger::raft_logger;
+use crate::consensus::reads::{PendingRead, Reads};
 use crate::ids::{ClientId, GroupId, NodeId, RequestId};
-use crate::kv::{ApplyContext, Keyspace, Member, Proposal, ReadKind};
+use crate::kv::{ApplyContext, Keyspace, Member, Proposal};
 use crate::membership::MembershipChange;
 use crate::output::{Output, PersistBatch};
 use crate::reply::Reply;
@@ -89,21 +90,6 @@ pub(crate) enum Machine {
     System(Directory),
     /// Groups 1..N: a keyspace.
     Data(Keyspace),
-}
-
-/// A read waiting in a group.
-#[derive(Clone, Debug)]
-pub(crate) struct PendingRead {
-    pub(crate) key: RequestKey,
-    pub(crate) kind: ReadKind,
-}
-
-/// One ReadIndex round: every read that was waiting when it started, confirmed together.
-#[derive(Debug)]
-struct ReadRound {
-    ctx: Vec<u8>,
-    reads: Vec<PendingRead>,
-    started_at: Instant,
 }
 
 /// A write this node proposed, waiting for its entry to apply.
@@ -190,11 +176,8 @@ pub(crate) struct Group {
     /// Messages raft-rs allows only once the Ready with that number is durable.
     held_messages: VecDeque<(u64, Vec<Message>)>,
     proposals: BTreeMap<u64, Proposed>,
-    reads_waiting: VecDeque<PendingRead>,
-    read_round: Option<ReadRound>,
-    /// Rounds confirmed at a read index, waiting for `applied_index` to reach it.
-    reads_confirmed: VecDeque<(u64, Vec<PendingRead>)>,
-    read_rounds_started: u64,
+    /// Client reads, from queued to served.
+    reads: Reads,
     soft: SoftState,
     #[cfg(feature = "planted-bugs")]
     planted_bug: Option<crate::PlantedBug>,
@@ -255,10 +238,7 @@ impl Group {
             ready_persisted: 0,
             held_messages: VecDeque::new(),
             proposals: BTreeMap::new(),
-            reads_waiting: VecDeque::new(),
-            read_round: None,
-            reads_confirmed: VecDeque::new(),
-            read_rounds_started: 0,
+            reads: Reads::new(config),
             soft,
             #[cfg(feature = "planted-bugs")]
             planted_bug: config.planted_bug,
@@ -302,17 +282,8 @@ impl Group {
             learners: self.raw.store().conf_state().learners.clone(),
             voters_outgoing: self.raw.store().conf_state().voters_outgoing.clone(),
             proposals_pending: self.proposals.len(),
-            reads_pending: self.reads_waiting.len()
-                + self
-                    .read_round
-                    .as_ref()
-                    .map_or(0, |round| round.reads.len())
-                + self
-                    .reads_confirmed
-                    .iter()
-                    .map(|(_, reads)| reads.len())
-                    .sum::<usize>(),
-            read_rounds_started: self.read_rounds_started,
+            reads_pending: self.reads.pending(),
+            read_rounds_started: self.reads.rounds_started(),
         }
     }
 
@@ -388,21 +359,14 @@ impl Group {
 
     /// Queues a read for the next ReadIndex round.
     pub(crate) fn read(&mut self, read: PendingRead) {
-        self.reads_waiting.push_back(read);
+        self.reads.queue(read);
     }
 
     /// Gives up on a ReadIndex round that has waited longer than `timeout` (its messages were
     /// lost, or the leader changed in a way raft-rs does not report): its reads join the next
     /// round.
     pub(crate) fn retry_stale_read_round(&mut self, now: Instant, timeout: Duration) {
-        if let Some(round) = &self.read_round {
-            if now.saturating_duration_since(round.started_at) >= timeout {
-                let round = self.read_round.take().expect("checked above");
-                for read in round.reads.into_iter().rev() {
-                    self.reads_waiting.push_front(read);
-                }
-            }
-        }
+        self.reads.retry_stale_round(now, timeout);
     }
 
     /// Reports that the `Persist` with this Ready number (and all before it) is durable.
@@ -449,7 +413,8 @@ impl Group {
     pub(crate) fn drive(&mut self, now: Instant, store: &mut dyn Store, out: &mut Outbox) {
         loop {
             self.note_soft_state(out);
-            self.start_read_round(now);
+            self.reads
+                .start_round(now, &mut self.raw, self.applied_index);
             if !self.raw.has_ready() {
                 break;
             }
@@ -477,7 +442,7 @@ impl Group {
         }
 
         for read_state in ready.take_read_states() {
-            self.on_read_state(read_state);
+            self.reads.on_read_state(read_state);
         }
 
         let committed = ready.take_committed_entries();
@@ -520,7 +485,8 @@ impl Group {
                 must_sync,
             }));
         }
-        self.serve_confirmed_reads(store, out);
+        self.reads
+            .serve_confirmed(self.applied_index, &self.machine, &*store, out);
     }
 
     /// Applies committed entries in log order, writing the state machine's changes and the
@@ -1121,90 +1087,9 @@ impl Group {
         self.soft = soft;
         out.role_changed = true;
 
-        if let Some(round) = self.read_round.take() {
-            for read in round.reads.into_iter().rev() {
-                self.reads_waiting.push_front(read);
-            }
-        }
+        self.reads.requeue_round();
         if lost_leadership {
-            let (moved, kept): (Vec<_>, Vec<_>) = self
-                .reads_waiting
-                .drain(..)
-                .partition(|read| read.kind.needs_leader());
-            self.reads_waiting = kept.into();
-            out.redispatch.extend(moved);
-        }
-    }
-
-    /// Starts a ReadIndex round for every waiting read, unless one is already in flight (then
-    /// they wait for the next: one round confirms a whole batch).
-    fn start_read_round(&mut self, now: Instant) {
-        if self.read_round.is_some() || self.reads_waiting.is_empty() {
-            return;
-        }
-        let raft = &self.raw.raft;
-        #[cfg(feature = "planted-bugs")]
-        if self.planted_bug == Some(crate::PlantedBug::ReadWithoutReadIndex)
-            && raft.state == StateRole::Leader
-        {
-            // Planted: a leader answers from its own state without confirming it still leads.
-            let reads = self.reads_waiting.drain(..).collect();
-            self.reads_confirmed.push_back((self.applied_index, reads));
-            return;
-        }
-        match raft.state {
-            StateRole::Leader => {
-                // raft-rs silently drops a ReadIndex until the leader has committed an entry
-                // of its own term (thesis §6.4): wait for that.
-                if raft.raft_log.term(raft.raft_log.committed).ok() != Some(raft.term) {
-                    return;
-                }
-            }
-            _ => {
-                if raft.leader_id == INVALID_ID {
-                    return;
-                }
-            }
-        }
-        self.read_rounds_started += 1;
-        let mut ctx = Vec::with_capacity(16);
-        ctx.extend_from_slice(&self.node.0.to_be_bytes());
-        ctx.extend_from_slice(&self.read_rounds_started.to_be_bytes());
-        let reads = self.reads_waiting.drain(..).collect();
-        self.raw.read_index(ctx.clone());
-        self.read_round = Some(ReadRound {
-            ctx,
-            reads,
-            started_at: now,
-        });
-    }
-
-    fn on_read_state(&mut self, read_state: ReadState) {
-        let matches = self
-            .read_round
-            .as_ref()
-            .is_some_and(|round| round.ctx == read_state.request_ctx);
-        if matches {
-            let round = self.read_round.take().expect("checked above");
-            self.reads_confirmed
-                .push_back((read_state.index, round.reads));
-        }
-    }
-
-    fn serve_confirmed_reads(&mut self, store: &dyn Store, out: &mut Outbox) {
-        while self
-            .reads_confirmed
-            .front()
-            .is_some_and(|(index, _)| *index <= self.applied_index)
-        {
-            let (_, reads) = self.reads_confirmed.pop_front().expect("checked above");
-            let Machine::Data(keyspace) = &self.machine else {
-                panic!("group {}: client reads go to data groups", self.id);
-            };
-            for read in reads {
-                let reply = read.kind.serve(keyspace, store);
-                out.completions.push((read.key, reply));
-            }
+            out.redispatch.extend(self.reads.take_needing_leader());
         }
     }
 

@@ -4,9 +4,9 @@ mod election;
 mod group;
 mod log_view;
 mod logger;
+mod reads;
 
-pub(crate) use group::{
-    is_removal_notice, Group, GroupConfig, Machine, Outbox, PendingRead, RequestKey,
-};
+pub(crate) use group::{is_removal_notice, Group, GroupConfig, Machine, Outbox, RequestKey};
 pub use group::{GroupStatus, SnapshotStats};
 pub(crate) use log_view::LogView;
+pub(crate) use reads::PendingRead;
