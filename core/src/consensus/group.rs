@@ -27,12 +27,13 @@ use crate::consensus::election::{ElectionTimeout, SoftState};
 use crate::consensus::log_view::LogView;
 use crate::consensus::logger::raft_logger;
 use crate::consensus::reads::{PendingRead, Reads};
+use crate::consensus::receive::Receiver;
 use crate::ids::{ClientId, GroupId, NodeId, RequestId};
 use crate::kv::{ApplyContext, Keyspace, Member, Proposal};
 use crate::membership::MembershipChange;
 use crate::output::{Output, PersistBatch};
 use crate::reply::Reply;
-use crate::snapshot::{decode_pairs, SnapshotDescriptor, SnapshotId, SnapshotSource};
+use crate::snapshot::{SnapshotDescriptor, SnapshotId, SnapshotSource};
 use crate::storage::{ColumnFamily, DataRange, StateKey, Store, WriteBatch};
 use crate::system::Directory;
 use crate::time::Instant;
@@ -120,17 +121,6 @@ pub(crate) enum ProposeError {
     Dropped,
 }
 
-/// A snapshot being received from the leader, staged in the next data generation.
-#[derive(Debug)]
-struct Receiving {
-    id: SnapshotId,
-    /// The `MsgSnapshot` that started it, stepped into raft-rs once every pair is staged.
-    message: Message,
-    descriptor: SnapshotDescriptor,
-    staging: DataRange,
-    pairs_staged: u64,
-}
-
 /// Snapshot activity, for INFO and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SnapshotStats {
@@ -158,7 +148,8 @@ pub(crate) struct Group {
     applied_index: u64,
     /// The data of the snapshot prepared in the log view (same index), for `SendSnapshot`.
     prepared: Option<SnapshotSource>,
-    receiving: Option<Receiving>,
+    /// The snapshot transfer being received, staged after `data`.
+    receiver: Receiver,
     /// The Ready number of a snapshot install not yet durable: no compaction until it is.
     install_pending: Option<u64>,
     snapshot_interval_entries: u64,
@@ -227,7 +218,7 @@ impl Group {
             data,
             applied_index,
             prepared: None,
-            receiving: None,
+            receiver: Receiver::new(config.node, config.group),
             install_pending: None,
             snapshot_interval_entries: config.snapshot_interval_entries,
             snapshot_interval_bytes: config.snapshot_interval_bytes,
@@ -676,64 +667,21 @@ impl Group {
     /// replaces one in progress. Returns false (and stages nothing) if the message does not
     /// carry a snapshot this version understands.
     pub(crate) fn snapshot_begin(&mut self, message: Message, store: &mut dyn Store) -> bool {
-        let Some(descriptor) = SnapshotDescriptor::decode(&message.get_snapshot().data) else {
-            return false;
-        };
-        let id = SnapshotId::of(self.id, &message);
-        let staging = self.data.next();
-        self.clear_staging(store);
-        tracing::info!(node = self.node.0, %id, pairs = descriptor.pairs, "receiving a snapshot");
-        self.receiving = Some(Receiving {
-            id,
-            message,
-            descriptor,
-            staging,
-            pairs_staged: 0,
-        });
-        true
+        self.receiver.begin(message, self.data, store)
     }
 
     /// Stages one chunk of the transfer `id`. Chunks of any other transfer are ignored; a
     /// malformed chunk or one with more pairs than announced abandons the transfer.
     pub(crate) fn snapshot_chunk(&mut self, id: SnapshotId, data: &[u8], store: &mut dyn Store) {
-        let Some(receiving) = self.receiving.as_mut().filter(|r| r.id == id) else {
-            return;
-        };
-        let pairs = decode_pairs(data);
-        let fits = pairs.as_ref().is_some_and(|pairs| {
-            receiving.pairs_staged + pairs.len() as u64 <= receiving.descriptor.pairs
-        });
-        let Some(pairs) = pairs.filter(|_| fits) else {
-            tracing::warn!(node = self.node.0, %id, "abandoning a malformed snapshot transfer");
-            self.receiving = None;
-            self.clear_staging(store);
-            return;
-        };
-        let staging = receiving.staging;
-        let mut batch = WriteBatch::new();
-        for (key, record) in &pairs {
-            batch.put(staging.cf(), staging.key(key), record.to_vec());
-        }
-        receiving.pairs_staged += pairs.len() as u64;
-        write(store, batch, self.id, "staging a snapshot");
+        self.receiver.chunk(id, data, self.data, store);
     }
 
     /// Ends the transfer `id`: if every announced pair is staged, steps the snapshot into
     /// raft-rs, which installs it (see [`Group::install_snapshot`]) unless it is stale by now.
     pub(crate) fn snapshot_end(&mut self, id: SnapshotId, store: &mut dyn Store) {
-        let complete = self
-            .receiving
-            .as_ref()
-            .is_some_and(|r| r.id == id && r.pairs_staged == r.descriptor.pairs);
-        if !complete {
+        let Some(message) = self.receiver.complete(id) else {
             return;
-        }
-        let message = self
-            .receiving
-            .as_ref()
-            .expect("checked above")
-            .message
-            .clone();
+        };
         // raft-rs answers the leader either way; a refused snapshot leaves nothing to install.
         let _ = self.step(message);
         let restoring = self
@@ -748,8 +696,7 @@ impl Group {
             });
         if !restoring {
             tracing::info!(node = self.node.0, %id, "snapshot not needed any more");
-            self.receiving = None;
-            self.clear_staging(store);
+            self.receiver.abandon(self.data, store);
         }
     }
 
@@ -765,20 +712,9 @@ impl Group {
         self.raw.report_snapshot(to.0, status);
     }
 
-    fn clear_staging(&self, store: &mut dyn Store) {
-        let staging = self.data.next();
-        let mut batch = WriteBatch::new();
-        batch.delete_range(staging.cf(), staging.prefix().to_vec(), staging.end());
-        write(store, batch, self.id, "clearing staged data");
-    }
-
-    /// Installs the snapshot raft-rs restored: the staged generation becomes the live one,
-    /// the old one is deleted, the applied index jumps to the snapshot's, the log restarts
-    /// after it. All of it goes into `batch`, the Ready's one durable batch.
-    ///
-    /// # Panics
-    /// If the snapshot is not the one this node staged in full: only complete transfers are
-    /// stepped into raft-rs.
+    /// Installs the snapshot raft-rs restored: the staged generation becomes the live one
+    /// (see [`Receiver::install`]), the log restarts after it, and the proposals it skipped
+    /// over are answered. All of it goes into `batch`, the Ready's one durable batch.
     fn install_snapshot(
         &mut self,
         snapshot: &Snapshot,
@@ -787,42 +723,9 @@ impl Group {
         out: &mut Outbox,
     ) {
         let metadata = snapshot.get_metadata();
-        let receiving = self
-            .receiving
-            .take()
-            .filter(|r| r.id.index == metadata.index && r.id.term == metadata.term)
-            .unwrap_or_else(|| {
-                panic!(
-                    "group {}: raft-rs restored snapshot {}/{} that was not staged",
-                    self.id, metadata.index, metadata.term
-                )
-            });
-        let old = self.data;
-        let live = receiving.staging;
-        let state_cf = ColumnFamily::raft_state(self.id);
-        batch.delete_range(old.cf(), old.prefix().to_vec(), old.end());
-        batch.put(
-            state_cf,
-            StateKey::DataGeneration.encode(self.id),
-            live.generation.to_be_bytes().to_vec(),
-        );
-        batch.put(
-            state_cf,
-            StateKey::AppliedIndex.encode(self.id),
-            metadata.index.to_be_bytes().to_vec(),
-        );
-        self.machine = match &self.machine {
-            Machine::Data(_) => {
-                let keyspace = Keyspace::installed(live, receiving.descriptor.pairs);
-                keyspace.finish_pass(batch);
-                Machine::Data(keyspace)
-            }
-            Machine::System(_) => Machine::System(
-                Directory::load(live, store)
-                    .unwrap_or_else(|e| panic!("group {}: installed directory: {e}", self.id)),
-            ),
-        };
-        self.data = live;
+        (self.machine, self.data) =
+            self.receiver
+                .install(metadata, self.data, &self.machine, store, batch);
         self.raw.mut_store().apply_snapshot(metadata, batch);
         self.prepared = None;
         self.applied_index = metadata.index;
@@ -836,13 +739,6 @@ impl Group {
             out.completions.push((proposed.key, skipped_by_snapshot()));
         }
         self.snapshot_stats.installed += 1;
-        tracing::info!(
-            node = self.node.0,
-            id = %receiving.id,
-            pairs = receiving.descriptor.pairs,
-            generation = live.generation,
-            "snapshot installed"
-        );
     }
 
     /// Applies a committed membership change entry (either encoding) to raft-rs and returns
@@ -1104,7 +1000,7 @@ impl Group {
 ///
 /// # Panics
 /// If the store refuses the write; the message names the group and `what` was written.
-fn write(store: &mut dyn Store, batch: WriteBatch, group: GroupId, what: &str) {
+pub(super) fn write(store: &mut dyn Store, batch: WriteBatch, group: GroupId, what: &str) {
     store
         .write(batch)
         .unwrap_or_else(|e| panic!("group {group}: {what}: {e}"));

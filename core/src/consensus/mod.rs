@@ -5,6 +5,7 @@ mod group;
 mod log_view;
 mod logger;
 mod reads;
+mod receive;
 
 pub(crate) use group::{is_removal_notice, Group, GroupConfig, Machine, Outbox, RequestKey};
 pub use group::{GroupStatus, SnapshotStats};
