@@ -16,20 +16,18 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
-use protobuf::Message as _;
-use raft::eraftpb::{
-    ConfChange, ConfChangeV2, Entry, EntryType, Message, MessageType, Snapshot, SnapshotMetadata,
-};
+use raft::eraftpb::{Entry, EntryType, Message, MessageType, Snapshot, SnapshotMetadata};
 use raft::{RawNode, ReadOnlyOption, SnapshotStatus, StateRole, INVALID_ID};
 
 use crate::cluster_error::{ClusterError, NoQuorum, TryAgain};
 use crate::consensus::election::{ElectionTimeout, SoftState};
 use crate::consensus::log_view::LogView;
 use crate::consensus::logger::raft_logger;
+use crate::consensus::membership::Membership;
 use crate::consensus::reads::{PendingRead, Reads};
 use crate::consensus::receive::Receiver;
 use crate::ids::{ClientId, GroupId, NodeId, RequestId};
-use crate::kv::{ApplyContext, Keyspace, Member, Proposal};
+use crate::kv::{ApplyContext, Keyspace, Proposal};
 use crate::membership::MembershipChange;
 use crate::output::{Output, PersistBatch};
 use crate::reply::Reply;
@@ -155,9 +153,8 @@ pub(crate) struct Group {
     snapshot_interval_entries: u64,
     snapshot_interval_bytes: u64,
     snapshot_stats: SnapshotStats,
-    /// Set when a member that has applied more of the log told this node it is no longer in
-    /// the group: it stops campaigning and stops serving.
-    removed: bool,
+    /// This node's standing in the group's configuration.
+    membership: Membership,
     /// The election timeout pinned from our seeded RNG in place of raft-rs's draw.
     election: ElectionTimeout,
     /// Highest Ready number handed out as `Persist`.
@@ -223,7 +220,7 @@ impl Group {
             snapshot_interval_entries: config.snapshot_interval_entries,
             snapshot_interval_bytes: config.snapshot_interval_bytes,
             snapshot_stats: SnapshotStats::default(),
-            removed: false,
+            membership: Membership::new(config.node, config.group),
             election,
             ready_emitted: 0,
             ready_persisted: 0,
@@ -281,11 +278,11 @@ impl Group {
     /// Advances raft-rs's logical clock by one tick. A removed node's group no longer ticks,
     /// so it never campaigns.
     pub(crate) fn tick(&mut self) {
-        if self.removed {
+        if self.membership.is_removed() {
             return;
         }
         self.raw.tick();
-        self.hand_off_if_removed();
+        self.membership.hand_off_if_removed(&mut self.raw);
         self.pin_election_timeout();
     }
 
@@ -509,21 +506,7 @@ impl Group {
                     })
                 }
                 EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
-                    if self.is_leader() && self.conf_change_removes_self(entry) {
-                        // raft-rs assumes a leader is in its own progress tracker (it
-                        // unwraps that entry when it commits), so a leader must never apply
-                        // its own removal. It steps down first; the others elect a leader
-                        // within an election timeout.
-                        tracing::info!(
-                            node = self.node.0,
-                            group = self.id.0,
-                            index = entry.index,
-                            "stepping down before applying this node's own removal"
-                        );
-                        let term = self.raw.raft.term;
-                        self.raw.raft.become_follower(term, INVALID_ID);
-                    }
-                    match self.apply_conf_change(entry) {
+                    match self.membership.apply(&mut self.raw, entry) {
                         Ok(conf_state) => {
                             self.raw
                                 .mut_store()
@@ -741,71 +724,6 @@ impl Group {
         self.snapshot_stats.installed += 1;
     }
 
-    /// Applies a committed membership change entry (either encoding) to raft-rs and returns
-    /// the configuration it leads to, or why raft-rs refused it (the configuration is then
-    /// unchanged on every node alike).
-    ///
-    /// # Panics
-    /// If the entry does not decode: this version wrote it.
-    fn apply_conf_change(&mut self, entry: &Entry) -> Result<raft::eraftpb::ConfState, String> {
-        let applied = if entry.get_entry_type() == EntryType::EntryConfChange {
-            let change = ConfChange::parse_from_bytes(&entry.data);
-            change.map(|change| self.raw.apply_conf_change(&change))
-        } else {
-            let change = ConfChangeV2::parse_from_bytes(&entry.data);
-            change.map(|change| self.raw.apply_conf_change(&change))
-        };
-        let applied = applied.unwrap_or_else(|e| {
-            panic!(
-                "group {}: corrupt conf change at {}: {e}",
-                self.id, entry.index
-            )
-        });
-        match applied {
-            Ok(conf_state) => {
-                tracing::info!(
-                    node = self.node.0,
-                    group = self.id.0,
-                    index = entry.index,
-                    voters = ?conf_state.voters,
-                    learners = ?conf_state.learners,
-                    voters_outgoing = ?conf_state.voters_outgoing,
-                    "membership changed"
-                );
-                Ok(conf_state)
-            }
-            Err(e) => {
-                tracing::warn!(node = self.node.0, group = self.id.0, %e, "membership change refused");
-                Err(e.to_string())
-            }
-        }
-    }
-
-    /// Whether applying the conf change `entry` takes this node out of the group's
-    /// configuration: leaving a joint configuration whose incoming voters do not include it, or
-    /// a simple change that removes it. (Entering a joint configuration never does: the node
-    /// stays among the outgoing voters.)
-    fn conf_change_removes_self(&self, entry: &Entry) -> bool {
-        let me = self.node.0;
-        let removal = raft::eraftpb::ConfChangeType::RemoveNode;
-        if entry.get_entry_type() == EntryType::EntryConfChange {
-            return ConfChange::parse_from_bytes(&entry.data)
-                .is_ok_and(|change| change.node_id == me && change.get_change_type() == removal);
-        }
-        let Ok(change) = ConfChangeV2::parse_from_bytes(&entry.data) else {
-            return false;
-        };
-        if change.leave_joint() {
-            let conf = self.raw.store().conf_state();
-            return !conf.voters.contains(&me) && !conf.learners_next.contains(&me);
-        }
-        change.enter_joint().is_none()
-            && change
-                .changes
-                .iter()
-                .any(|single| single.node_id == me && single.get_change_type() == removal)
-    }
-
     /// Proposes a membership change of this group; its reply comes once the entry applies (for
     /// a promotion or removal: once the joint configuration is entered; raft-rs then leaves it
     /// by itself). A change that cannot apply, or that would overlap one in flight, is
@@ -820,30 +738,7 @@ impl Group {
             self.is_leader(),
             "only a leader proposes membership changes"
         );
-        // raft-rs turns a change proposed while another is unapplied into an empty entry,
-        // which would look like success: refuse it here instead.
-        if self.raw.raft.has_pending_conf() {
-            return Err(ClusterError::TryAgain(TryAgain::MembershipChanging(self.id)).into());
-        }
-        change
-            .check(self.raw.store().conf_state())
-            .map_err(Reply::error)?;
-        let context = match change {
-            MembershipChange::AddLearner {
-                node,
-                client_addr,
-                internal_addr,
-            } => Proposal::RegisterNode(Member {
-                id: *node,
-                client_addr: client_addr.clone(),
-                internal_addr: internal_addr.clone(),
-            })
-            .encode(),
-            MembershipChange::Promote(_) | MembershipChange::Remove(_) => Vec::new(),
-        };
-        self.raw
-            .propose_conf_change(context, change.to_conf_change())
-            .map_err(|_| Reply::from(ClusterError::TryAgain(TryAgain::LeadershipMoving)))?;
+        self.membership.propose(&mut self.raw, change)?;
         self.track_proposal(key, out);
         Ok(())
     }
@@ -861,74 +756,25 @@ impl Group {
         Ok(())
     }
 
-    /// A leader that applied its own removal keeps leading (raft-rs, like etcd's raft, does
-    /// not step down: its heartbeats still hold the others as followers) but can propose
-    /// nothing, so the group would be stuck. It hands leadership to the voter with the most
-    /// of its log instead, again every tick until someone else leads (a transfer gives up
-    /// after an election timeout). Operators move leadership first; this covers the race
-    /// where a node became leader while its removal was on the way.
-    fn hand_off_if_removed(&mut self) {
-        let conf = self.raw.store().conf_state();
-        if !self.is_leader()
-            || conf.voters.contains(&self.node.0)
-            || !conf.voters_outgoing.is_empty()
-            || self.raw.raft.lead_transferee.is_some()
-        {
-            return;
-        }
-        let prs = self.raw.raft.prs();
-        let successor = conf
-            .voters
-            .iter()
-            .filter_map(|&id| Some((prs.get(id)?.matched, id)))
-            .max();
-        if let Some((_, successor)) = successor {
-            tracing::info!(
-                node = self.node.0,
-                group = self.id.0,
-                successor,
-                "removed from the group while leading; handing leadership over"
-            );
-            self.raw.transfer_leader(successor);
-        }
-    }
-
     /// Whether this node stays in the group's configuration (see
     /// [`crate::membership::stays_member`]) and was not told it left.
     pub(crate) fn stays_member(&self) -> bool {
-        !self.removed && crate::membership::stays_member(self.raw.store().conf_state(), self.node)
+        self.membership.stays_member(self.raw.store().conf_state())
     }
 
     /// The notice for `from`, which sent this group a message but is not in its
-    /// configuration: it was removed and may never learn it from the log, because the leader
-    /// stops replicating to a node once its removal commits (etcd tells removed members the
-    /// same way). Only a leader that has applied everything committed, including an entry of
-    /// its own term, sends one: its configuration is then the latest (a node added in a term
-    /// it has not caught up with yet is never told it left).
+    /// configuration, if this node is the one to tell it (see
+    /// [`Membership::removal_notice_for`]).
     pub(crate) fn removal_notice_for(&self, from: NodeId) -> Option<Message> {
-        let raft = &self.raw.raft;
-        let current = raft.state == StateRole::Leader
-            && raft.raft_log.term(raft.raft_log.committed).ok() == Some(raft.term)
-            && self.applied_index == raft.raft_log.committed;
-        if !current || crate::membership::is_member(self.raw.store().conf_state(), from) {
-            return None;
-        }
-        Some(removal_notice(self.node, from, self.applied_index))
+        self.membership
+            .removal_notice_for(&self.raw, self.applied_index, from)
     }
 
     /// Takes in a removal notice: believed only if its sender has applied more of the log
-    /// than this node, so it saw the configuration after this node's latest (node ids are
-    /// never reused).
+    /// than this node (see [`Membership::on_removal_notice`]).
     pub(crate) fn on_removal_notice(&mut self, notice: &Message) {
-        if notice.index > self.applied_index && !self.removed {
-            tracing::warn!(
-                node = self.node.0,
-                group = self.id.0,
-                told_by = notice.from,
-                "this node was removed from the group; it stops campaigning and serving"
-            );
-            self.removed = true;
-        }
+        self.membership
+            .on_removal_notice(notice, self.applied_index);
     }
 
     /// Whether the group has a configuration at all (a node that is joining has none until
@@ -1004,22 +850,6 @@ pub(super) fn write(store: &mut dyn Store, batch: WriteBatch, group: GroupId, wh
     store
         .write(batch)
         .unwrap_or_else(|e| panic!("group {group}: {what}: {e}"));
-}
-
-/// A removal notice travels as a `MsgUnreachable`: a type raft-rs only ever creates locally,
-/// so no raft message can be mistaken for one. `index` carries the sender's applied index.
-pub(crate) fn removal_notice(from: NodeId, to: NodeId, applied_index: u64) -> Message {
-    let mut notice = Message::default();
-    notice.set_msg_type(MessageType::MsgUnreachable);
-    notice.from = from.0;
-    notice.to = to.0;
-    notice.index = applied_index;
-    notice
-}
-
-/// Whether `message` is a removal notice (see [`removal_notice`]).
-pub(crate) fn is_removal_notice(message: &Message) -> bool {
-    message.get_msg_type() == MessageType::MsgUnreachable
 }
 
 /// A snapshot of a group's state, for INFO and tests.

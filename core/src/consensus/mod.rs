@@ -4,10 +4,12 @@ mod election;
 mod group;
 mod log_view;
 mod logger;
+mod membership;
 mod reads;
 mod receive;
 
-pub(crate) use group::{is_removal_notice, Group, GroupConfig, Machine, Outbox, RequestKey};
+pub(crate) use group::{Group, GroupConfig, Machine, Outbox, RequestKey};
 pub use group::{GroupStatus, SnapshotStats};
 pub(crate) use log_view::LogView;
+pub(crate) use membership::is_removal_notice;
 pub(crate) use reads::PendingRead;
