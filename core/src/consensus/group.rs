@@ -26,6 +26,7 @@ use crate::consensus::logger::raft_logger;
 use crate::consensus::membership::Membership;
 use crate::consensus::reads::{PendingRead, Reads};
 use crate::consensus::receive::Receiver;
+use crate::consensus::status::{GroupStatus, SnapshotStats};
 use crate::ids::{ClientId, GroupId, NodeId, RequestId};
 use crate::kv::{ApplyContext, Keyspace, Proposal};
 use crate::membership::MembershipChange;
@@ -117,21 +118,6 @@ pub(crate) struct Outbox {
 pub(crate) enum ProposeError {
     /// raft-rs dropped it (not leader, or a leadership transfer is in progress).
     Dropped,
-}
-
-/// Snapshot activity, for INFO and tests.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SnapshotStats {
-    /// Times the log was compacted.
-    pub compactions: u64,
-    /// Snapshots prepared for followers.
-    pub prepared: u64,
-    /// Snapshot transfers to followers that completed.
-    pub sent: u64,
-    /// Snapshot transfers to followers that failed (to be retried).
-    pub send_failures: u64,
-    /// Snapshots received and installed.
-    pub installed: u64,
 }
 
 /// One Raft group on this node.
@@ -850,43 +836,4 @@ pub(super) fn write(store: &mut dyn Store, batch: WriteBatch, group: GroupId, wh
     store
         .write(batch)
         .unwrap_or_else(|e| panic!("group {group}: {what}: {e}"));
-}
-
-/// A snapshot of a group's state, for INFO and tests.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GroupStatus {
-    /// Which group this summary describes.
-    pub group: GroupId,
-    /// Leader, follower, candidate or pre-candidate.
-    pub role: StateRole,
-    /// The current term.
-    pub term: u64,
-    /// The leader this node knows of.
-    pub leader: Option<NodeId>,
-    /// Highest index known committed.
-    pub commit_index: u64,
-    /// Highest index applied to the state machine.
-    pub applied_index: u64,
-    /// Highest index in the log.
-    pub last_index: u64,
-    /// The index the log was last compacted to (0 if never).
-    pub snapshot_index: u64,
-    /// Entries held in memory.
-    pub log_entries_in_memory: usize,
-    /// Bytes those entries take, roughly.
-    pub log_bytes_in_memory: u64,
-    /// Compactions and snapshot transfers so far.
-    pub snapshots: SnapshotStats,
-    /// Voting members (the incoming ones while the group is in a joint configuration).
-    pub voters: Vec<u64>,
-    /// Members that receive the log but do not vote.
-    pub learners: Vec<u64>,
-    /// The old voters while the group is in a joint configuration; empty otherwise.
-    pub voters_outgoing: Vec<u64>,
-    /// Writes proposed by this node, not yet applied.
-    pub proposals_pending: usize,
-    /// Reads waiting for a ReadIndex round or for apply.
-    pub reads_pending: usize,
-    /// ReadIndex rounds started so far (batching: fewer rounds than reads).
-    pub read_rounds_started: u64,
 }
