@@ -13,17 +13,17 @@
 //! asks for one, and stages and installs the snapshots a leader streams to it (see
 //! [`crate::snapshot`] for the whole path).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use raft::eraftpb::{Entry, EntryType, Message, MessageType, Snapshot, SnapshotMetadata};
 use raft::{RawNode, ReadOnlyOption, SnapshotStatus, StateRole, INVALID_ID};
 
-use crate::cluster_error::{ClusterError, NoQuorum, TryAgain};
 use crate::consensus::election::{ElectionTimeout, SoftState};
 use crate::consensus::log_view::LogView;
 use crate::consensus::logger::raft_logger;
 use crate::consensus::membership::Membership;
+use crate::consensus::proposals::Proposals;
 use crate::consensus::reads::{PendingRead, Reads};
 use crate::consensus::receive::Receiver;
 use crate::consensus::status::{GroupStatus, SnapshotStats};
@@ -39,13 +39,6 @@ use crate::time::Instant;
 
 /// A client request as the node tracks it: which connection, which request.
 pub(crate) type RequestKey = (ClientId, RequestId);
-
-/// The reply to a proposal that a new leader overwrote before it committed: it certainly did
-/// not take effect, so the client may retry it. `TRYAGAIN` is the Redis Cluster code clients
-/// already retry on.
-fn not_committed() -> Reply {
-    ClusterError::TryAgain(TryAgain::Overwritten).into()
-}
 
 /// What a group needs to know to start.
 #[derive(Clone, Debug)]
@@ -77,12 +70,6 @@ pub(crate) struct GroupConfig {
     pub(crate) planted_bug: Option<crate::PlantedBug>,
 }
 
-/// The reply to a write this node proposed whose entry a snapshot install skipped over: the
-/// node never applies it, so it cannot tell whether it committed.
-fn skipped_by_snapshot() -> Reply {
-    ClusterError::NoQuorum(NoQuorum::SkippedBySnapshot).into()
-}
-
 /// The state machine a group's log drives.
 #[derive(Debug)]
 pub(crate) enum Machine {
@@ -90,15 +77,6 @@ pub(crate) enum Machine {
     System(Directory),
     /// Groups 1..N: a keyspace.
     Data(Keyspace),
-}
-
-/// A write this node proposed, waiting for its entry to apply.
-#[derive(Clone, Copy, Debug)]
-struct Proposed {
-    /// The term the entry was proposed in; an entry applied at the same index with another
-    /// term means this proposal was overwritten and never committed.
-    term: u64,
-    key: RequestKey,
 }
 
 /// Where a group's effects go; the node turns completions into replies.
@@ -149,7 +127,8 @@ pub(crate) struct Group {
     ready_persisted: u64,
     /// Messages raft-rs allows only once the Ready with that number is durable.
     held_messages: VecDeque<(u64, Vec<Message>)>,
-    proposals: BTreeMap<u64, Proposed>,
+    /// Writes this node proposed, waiting for their entries to apply.
+    proposals: Proposals,
     /// Client reads, from queued to served.
     reads: Reads,
     soft: SoftState,
@@ -211,7 +190,7 @@ impl Group {
             ready_emitted: 0,
             ready_persisted: 0,
             held_messages: VecDeque::new(),
-            proposals: BTreeMap::new(),
+            proposals: Proposals::default(),
             reads: Reads::new(config),
             soft,
             #[cfg(feature = "planted-bugs")]
@@ -312,15 +291,7 @@ impl Group {
     fn track_proposal(&mut self, key: RequestKey, out: &mut Outbox) {
         let index = self.raw.raft.raft_log.last_index();
         let term = self.raw.raft.term;
-        if let Some(overwritten) = self.proposals.insert(index, Proposed { term, key }) {
-            // An older proposal at this index was cut from the log by a leader change: it
-            // never committed.
-            assert!(
-                overwritten.term < term,
-                "two proposals at index {index} in term {term}"
-            );
-            out.completions.push((overwritten.key, not_committed()));
-        }
+        self.proposals.track(index, term, key, out);
     }
 
     /// Proposes an entry nobody waits on (a member registering itself). On a follower raft-rs
@@ -514,14 +485,8 @@ impl Group {
                 }
             };
             self.applied_index = entry.index;
-            if let Some(proposed) = self.proposals.remove(&entry.index) {
-                let reply = if proposed.term == entry.term {
-                    reply.unwrap_or_else(Reply::ok)
-                } else {
-                    not_committed()
-                };
-                out.completions.push((proposed.key, reply));
-            }
+            self.proposals
+                .on_applied(entry.index, entry.term, reply, out);
         }
         let mut batch = cx.into_batch();
         if let Machine::Data(keyspace) = &self.machine {
@@ -698,15 +663,7 @@ impl Group {
         self.raw.mut_store().apply_snapshot(metadata, batch);
         self.prepared = None;
         self.applied_index = metadata.index;
-        let skipped: Vec<u64> = self
-            .proposals
-            .range(..=metadata.index)
-            .map(|(index, _)| *index)
-            .collect();
-        for index in skipped {
-            let proposed = self.proposals.remove(&index).expect("listed above");
-            out.completions.push((proposed.key, skipped_by_snapshot()));
-        }
+        self.proposals.skip_through(metadata.index, out);
         self.snapshot_stats.installed += 1;
     }
 

@@ -1,5 +1,6 @@
 //! The Raft wrapper: a [`Group`] per Raft group, which runs raft-rs's `RawNode` through its
 //! `Ready` cycle and owns one sub-state per job:
+//! - `proposals`: the writes this node proposed, until their entries apply;
 //! - `reads`: the ReadIndex queue;
 //! - `receive`: staging and installing a snapshot streamed from the leader;
 //! - `membership`: configuration changes, and learning that this node was removed;
@@ -13,6 +14,7 @@ mod group;
 mod log_view;
 mod logger;
 mod membership;
+mod proposals;
 mod reads;
 mod receive;
 mod status;
