@@ -121,10 +121,13 @@ pub(crate) struct Group {
     membership: Membership,
     /// The election timeout pinned from our seeded RNG in place of raft-rs's draw.
     election: ElectionTimeout,
-    /// Highest Ready number handed out as `Persist`.
+    /// Number of the last Ready handled (handed out as `Persist`, or durable at once): raft-rs
+    /// numbers them 1, 2, 3, ... from `RawNode::new`, and each is handled once.
     ready_emitted: u64,
     /// Highest Ready number reported durable. `ready_persisted <= ready_emitted`.
     ready_persisted: u64,
+    /// raft-rs's commit index when the Ready loop last looked: it never goes back.
+    commit_index_seen: u64,
     /// Messages raft-rs allows only once the Ready with that number is durable.
     held_messages: VecDeque<(u64, Vec<Message>)>,
     /// Writes this node proposed, waiting for their entries to apply.
@@ -166,6 +169,7 @@ impl Group {
         let logger = raft_logger(config.node.0, config.group.0);
         let raw = RawNode::new(&raft_config, log, &logger)?;
         let soft = SoftState::of(&raw.raft);
+        let commit_index = raw.raft.raft_log.committed;
         let election = ElectionTimeout::new(
             config.rng_seed,
             config.election_ticks_min,
@@ -189,6 +193,7 @@ impl Group {
             election,
             ready_emitted: 0,
             ready_persisted: 0,
+            commit_index_seen: commit_index,
             held_messages: VecDeque::new(),
             proposals: Proposals::default(),
             reads: Reads::new(config),
@@ -357,6 +362,14 @@ impl Group {
     /// Handles everything raft-rs has ready, until it has nothing more.
     pub(crate) fn drive(&mut self, now: Instant, store: &mut dyn Store, out: &mut Outbox) {
         loop {
+            let committed = self.raw.raft.raft_log.committed;
+            assert!(
+                committed >= self.commit_index_seen,
+                "group {}: commit index went back from {} to {committed}",
+                self.id,
+                self.commit_index_seen
+            );
+            self.commit_index_seen = committed;
             self.note_soft_state(out);
             self.reads
                 .start_round(now, &mut self.raw, self.applied_index);
@@ -373,6 +386,13 @@ impl Group {
 
     fn handle_ready(&mut self, store: &mut dyn Store, out: &mut Outbox) {
         let mut ready = self.raw.ready();
+        // raft-rs numbers each `ready()` one past the last, and only this loop calls it.
+        assert_eq!(
+            ready.number(),
+            self.ready_emitted + 1,
+            "group {}: Ready numbers must go up by one",
+            self.id
+        );
 
         let messages = ready.take_messages();
         self.send_all(messages, out);
@@ -498,6 +518,13 @@ impl Group {
             self.applied_index.to_be_bytes().to_vec(),
         );
         write(store, batch, self.id, "writing applied entries");
+        let committed = self.raw.raft.raft_log.committed;
+        assert!(
+            self.applied_index <= committed,
+            "group {}: applied index {} is past the commit index {committed}",
+            self.id,
+            self.applied_index
+        );
         self.maybe_compact(store);
     }
 
