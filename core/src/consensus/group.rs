@@ -10,99 +10,45 @@
 //!    durable through [`Group::on_persisted`], which calls `on_persist_ready`.
 //!
 //! It also compacts the log once enough entries have applied, prepares snapshots when raft-rs
-//! asks for one, and stages and installs the snapshots a leader streams to it (see
-//! [`crate::snapshot`] for the whole path).
+//! asks for one, and installs the snapshots a leader streams to it (see [`crate::snapshot`]
+//! for the whole path). The rest is in the sub-states a group owns, one module each: its
+//! reads, its proposals, the snapshot it receives, its membership and its election timeout.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use raft::eraftpb::{Entry, EntryType, Message, MessageType, Snapshot, SnapshotMetadata};
-use raft::{RawNode, ReadOnlyOption, SnapshotStatus, StateRole, INVALID_ID};
+use raft::{RawNode, SnapshotStatus, StateRole, INVALID_ID};
 
 use crate::consensus::election::{ElectionTimeout, SoftState};
+use crate::consensus::group_config::GroupConfig;
 use crate::consensus::log_view::LogView;
 use crate::consensus::logger::raft_logger;
+use crate::consensus::machine::Machine;
 use crate::consensus::membership::Membership;
-use crate::consensus::proposals::Proposals;
+use crate::consensus::outbox::{Outbox, RequestKey};
+use crate::consensus::proposals::{Proposals, ProposeError};
 use crate::consensus::reads::{PendingRead, Reads};
 use crate::consensus::receive::Receiver;
 use crate::consensus::status::{GroupStatus, SnapshotStats};
-use crate::ids::{ClientId, GroupId, NodeId, RequestId};
-use crate::kv::{ApplyContext, Keyspace, Proposal};
+use crate::ids::{GroupId, NodeId};
+use crate::kv::{ApplyContext, Proposal};
 use crate::membership::MembershipChange;
 use crate::output::{Output, PersistBatch};
 use crate::reply::Reply;
 use crate::snapshot::{SnapshotDescriptor, SnapshotId, SnapshotSource};
 use crate::storage::{ColumnFamily, DataRange, StateKey, Store, WriteBatch};
-use crate::system::Directory;
 use crate::time::Instant;
-
-/// A client request as the node tracks it: which connection, which request.
-pub(crate) type RequestKey = (ClientId, RequestId);
-
-/// What a group needs to know to start.
-#[derive(Clone, Debug)]
-pub(crate) struct GroupConfig {
-    /// This node, which is also its raft-rs peer id.
-    pub(crate) node: NodeId,
-    /// Which group this is: it names the group's column families and tags its outputs.
-    pub(crate) group: GroupId,
-    /// Ticks between a leader's heartbeats.
-    pub(crate) heartbeat_ticks: usize,
-    /// Election timeouts are drawn from `election_ticks_min..election_ticks_max`, in ticks.
-    pub(crate) election_ticks_min: usize,
-    /// Exclusive upper bound of the election timeout, in ticks.
-    pub(crate) election_ticks_max: usize,
-    /// Seeds this group's election jitter.
-    pub(crate) rng_seed: u64,
-    /// Largest append message, bytes.
-    pub(crate) message_bytes_max: u64,
-    /// Appends in flight to one follower.
-    pub(crate) inflight_messages_max: usize,
-    /// Compact the log once this many entries applied since the last compaction...
-    pub(crate) snapshot_interval_entries: u64,
-    /// ... or once the entries in memory take this many bytes.
-    pub(crate) snapshot_interval_bytes: u64,
-    /// Bytes of uncommitted entries a leader accepts at most; proposals beyond it are refused
-    /// (raft-rs `max_uncommitted_size`). With compaction, this bounds the in-memory log.
-    pub(crate) uncommitted_bytes_max: u64,
-    #[cfg(feature = "planted-bugs")]
-    pub(crate) planted_bug: Option<crate::PlantedBug>,
-}
-
-/// The state machine a group's log drives.
-#[derive(Debug)]
-pub(crate) enum Machine {
-    /// Group 0: the member directory.
-    System(Directory),
-    /// Groups 1..N: a keyspace.
-    Data(Keyspace),
-}
-
-/// Where a group's effects go; the node turns completions into replies.
-#[derive(Debug, Default)]
-pub(crate) struct Outbox {
-    pub(crate) outputs: VecDeque<Output>,
-    /// Requests the group finished, with their answers.
-    pub(crate) completions: Vec<(RequestKey, Reply)>,
-    /// Reads that need a leader and whose group stopped being one: the node routes them again.
-    pub(crate) redispatch: Vec<PendingRead>,
-    /// Set when some group's role, term or leader changed.
-    pub(crate) role_changed: bool,
-}
-
-/// Why a proposal was not accepted.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum ProposeError {
-    /// raft-rs dropped it (not leader, or a leadership transfer is in progress).
-    Dropped,
-}
 
 /// One Raft group on this node.
 pub(crate) struct Group {
+    /// Which group this is.
     id: GroupId,
+    /// This node, raft-rs's id for itself.
     node: NodeId,
+    /// raft-rs, over the in-memory view of this group's log.
     raw: RawNode<LogView>,
+    /// What the log drives: the directory (system group) or a keyspace.
     machine: Machine,
     /// Where `machine`'s data is in the store.
     data: DataRange,
@@ -114,8 +60,11 @@ pub(crate) struct Group {
     receiver: Receiver,
     /// The Ready number of a snapshot install not yet durable: no compaction until it is.
     install_pending: Option<u64>,
+    /// Compact once this many entries applied since the last compaction (see `maybe_compact`).
     snapshot_interval_entries: u64,
+    /// Compact once the entries in memory take this many bytes.
     snapshot_interval_bytes: u64,
+    /// Counts of compactions and snapshot transfers, only ever incremented.
     snapshot_stats: SnapshotStats,
     /// This node's standing in the group's configuration.
     membership: Membership,
@@ -134,7 +83,9 @@ pub(crate) struct Group {
     proposals: Proposals,
     /// Client reads, from queued to served.
     reads: Reads,
+    /// raft-rs's role, leader and term when the Ready loop last looked, to notice changes.
     soft: SoftState,
+    /// The known bug to plant, if any (simulation builds only).
     #[cfg(feature = "planted-bugs")]
     planted_bug: Option<crate::PlantedBug>,
 }
@@ -150,21 +101,7 @@ impl Group {
         applied_index: u64,
     ) -> crate::Result<Group> {
         log.raise_commit(applied_index);
-        let raft_config = raft::Config {
-            id: config.node.0,
-            election_tick: config.election_ticks_min,
-            heartbeat_tick: config.heartbeat_ticks,
-            min_election_tick: config.election_ticks_min,
-            max_election_tick: config.election_ticks_max,
-            applied: applied_index,
-            max_size_per_msg: config.message_bytes_max,
-            max_inflight_msgs: config.inflight_messages_max,
-            max_uncommitted_size: config.uncommitted_bytes_max,
-            check_quorum: true,
-            pre_vote: true,
-            read_only_option: ReadOnlyOption::Safe,
-            ..raft::Config::default()
-        };
+        let raft_config = config.raft_config(applied_index);
         raft_config.validate()?;
         let logger = raft_logger(config.node.0, config.group.0);
         let raw = RawNode::new(&raft_config, log, &logger)?;
@@ -477,31 +414,11 @@ impl Group {
                             self.id, entry.index
                         )
                     });
-                    Some(match &mut self.machine {
-                        Machine::System(directory) => directory.apply(&mut cx, &proposal),
-                        Machine::Data(keyspace) => keyspace.apply(&mut cx, &proposal),
-                    })
+                    Some(self.machine.apply(&mut cx, &proposal))
                 }
                 EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
-                    match self.membership.apply(&mut self.raw, entry) {
-                        Ok(conf_state) => {
-                            self.raw
-                                .mut_store()
-                                .set_conf_state(conf_state, cx.batch_mut());
-                            // A new member's addresses travel with the change that adds it.
-                            if let (Machine::System(directory), Some(member)) =
-                                (&mut self.machine, Proposal::decode(&entry.context))
-                            {
-                                directory.apply(&mut cx, &member);
-                            }
-                            None
-                        }
-                        // Checked before proposing, so this means a change raced another
-                        // one; every node refuses it the same way, deterministically.
-                        Err(why) => Some(Reply::error(format!(
-                            "ERR the membership change was refused: {why}"
-                        ))),
-                    }
+                    self.membership
+                        .apply(&mut self.raw, entry, &mut self.machine, &mut cx)
                 }
             };
             self.applied_index = entry.index;
@@ -509,9 +426,7 @@ impl Group {
                 .on_applied(entry.index, entry.term, reply, out);
         }
         let mut batch = cx.into_batch();
-        if let Machine::Data(keyspace) = &self.machine {
-            keyspace.finish_pass(&mut batch);
-        }
+        self.machine.finish_pass(&mut batch);
         batch.put(
             ColumnFamily::raft_state(self.id),
             StateKey::AppliedIndex.encode(self.id),
@@ -600,10 +515,7 @@ impl Group {
             ..SnapshotMetadata::default()
         };
         let descriptor = SnapshotDescriptor {
-            pairs: match &self.machine {
-                Machine::System(directory) => directory.record_count(),
-                Machine::Data(keyspace) => keyspace.key_count(),
-            },
+            pairs: self.machine.pairs(),
         };
         let snapshot = Snapshot {
             data: descriptor.encode().into(),

@@ -11,8 +11,9 @@ use raft::{RawNode, StateRole, INVALID_ID};
 
 use crate::cluster_error::{ClusterError, TryAgain};
 use crate::consensus::log_view::LogView;
+use crate::consensus::machine::Machine;
 use crate::ids::{GroupId, NodeId};
-use crate::kv::{Member, Proposal};
+use crate::kv::{ApplyContext, Member, Proposal};
 use crate::membership::MembershipChange;
 use crate::reply::Reply;
 
@@ -82,14 +83,44 @@ impl Membership {
             .map_err(|_| Reply::from(ClusterError::TryAgain(TryAgain::LeadershipMoving)))
     }
 
-    /// Applies the committed membership change `entry` (either encoding) to raft-rs and
-    /// returns the configuration it leads to, or why raft-rs refused it (the configuration is
-    /// then unchanged on every node alike). A leader that the change takes out of the
-    /// configuration steps down first.
+    /// Applies the committed membership change `entry` within the apply pass `cx`: raft-rs
+    /// takes the new configuration, the log view records it, and the system group's
+    /// `machine` registers a member the change adds. Returns the reply to the proposer if
+    /// there is more to say than `OK`: raft-rs refused the change.
     ///
     /// # Panics
     /// If the entry does not decode: this version wrote it.
     pub(super) fn apply(
+        &self,
+        raw: &mut RawNode<LogView>,
+        entry: &Entry,
+        machine: &mut Machine,
+        cx: &mut ApplyContext<'_>,
+    ) -> Option<Reply> {
+        match self.apply_conf_change(raw, entry) {
+            Ok(conf_state) => {
+                raw.mut_store().set_conf_state(conf_state, cx.batch_mut());
+                // A new member's addresses travel with the change that adds it.
+                if let (Machine::System(directory), Some(member)) =
+                    (machine, Proposal::decode(&entry.context))
+                {
+                    directory.apply(cx, &member);
+                }
+                None
+            }
+            // Checked before proposing, so this means a change raced another one; every node
+            // refuses it the same way, deterministically.
+            Err(why) => Some(Reply::error(format!(
+                "ERR the membership change was refused: {why}"
+            ))),
+        }
+    }
+
+    /// Applies the committed membership change `entry` (either encoding) to raft-rs and
+    /// returns the configuration it leads to, or why raft-rs refused it (the configuration is
+    /// then unchanged on every node alike). A leader that the change takes out of the
+    /// configuration steps down first.
+    fn apply_conf_change(
         &self,
         raw: &mut RawNode<LogView>,
         entry: &Entry,

@@ -11,16 +11,22 @@
 
 mod election;
 mod group;
+mod group_config;
 mod log_view;
 mod logger;
+mod machine;
 mod membership;
+mod outbox;
 mod proposals;
 mod reads;
 mod receive;
 mod status;
 
-pub(crate) use group::{Group, GroupConfig, Machine, Outbox, RequestKey};
+pub(crate) use group::Group;
+pub(crate) use group_config::GroupConfig;
 pub(crate) use log_view::LogView;
+pub(crate) use machine::Machine;
 pub(crate) use membership::is_removal_notice;
+pub(crate) use outbox::{Outbox, RequestKey};
 pub(crate) use reads::PendingRead;
 pub use status::{GroupStatus, SnapshotStats};

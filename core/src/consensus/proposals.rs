@@ -3,8 +3,15 @@
 use std::collections::BTreeMap;
 
 use crate::cluster_error::{ClusterError, NoQuorum, TryAgain};
-use crate::consensus::group::{Outbox, RequestKey};
+use crate::consensus::outbox::{Outbox, RequestKey};
 use crate::reply::Reply;
+
+/// Why a proposal was not accepted.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ProposeError {
+    /// raft-rs dropped it (not leader, or a leadership transfer is in progress).
+    Dropped,
+}
 
 /// A write this node proposed, waiting for its entry to apply.
 #[derive(Clone, Copy, Debug)]

@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use raft::{RawNode, ReadState, StateRole, INVALID_ID};
 
-use crate::consensus::group::{GroupConfig, Machine, Outbox, RequestKey};
+use crate::consensus::group_config::GroupConfig;
 use crate::consensus::log_view::LogView;
+use crate::consensus::machine::Machine;
+use crate::consensus::outbox::{Outbox, RequestKey};
 use crate::ids::{GroupId, NodeId};
 use crate::kv::ReadKind;
 use crate::storage::Store;

@@ -5,7 +5,8 @@
 
 use raft::eraftpb::{Message, SnapshotMetadata};
 
-use crate::consensus::group::{write, Machine};
+use crate::consensus::group::write;
+use crate::consensus::machine::Machine;
 use crate::ids::{GroupId, NodeId};
 use crate::kv::Keyspace;
 use crate::snapshot::{decode_pairs, SnapshotDescriptor, SnapshotId};
