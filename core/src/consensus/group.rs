@@ -666,6 +666,8 @@ impl Group {
         !conf.voters.is_empty() || !conf.learners.is_empty()
     }
 
+    /// Hands `messages` to the runtime; a `MsgSnapshot` goes out with the data prepared for
+    /// it, as `SendSnapshot`.
     fn send_all(&mut self, messages: Vec<Message>, out: &mut Outbox) {
         for message in messages {
             let to = NodeId(message.to);
