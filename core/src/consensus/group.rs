@@ -10,165 +10,45 @@
 //!    durable through [`Group::on_persisted`], which calls `on_persist_ready`.
 //!
 //! It also compacts the log once enough entries have applied, prepares snapshots when raft-rs
-//! asks for one, and stages and installs the snapshots a leader streams to it (see
-//! [`crate::snapshot`] for the whole path).
+//! asks for one, and installs the snapshots a leader streams to it (see [`crate::snapshot`]
+//! for the whole path). The rest is in the sub-states a group owns, one module each: its
+//! reads, its proposals, the snapshot it receives, its membership and its election timeout.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
-use protobuf::Message as _;
-use raft::eraftpb::{
-    ConfChange, ConfChangeV2, Entry, EntryType, Message, MessageType, Snapshot, SnapshotMetadata,
-};
-use raft::{RawNode, ReadOnlyOption, ReadState, SnapshotStatus, StateRole, INVALID_ID};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use raft::eraftpb::{Entry, EntryType, Message, MessageType, Snapshot, SnapshotMetadata};
+use raft::{RawNode, SnapshotStatus, StateRole, INVALID_ID};
 
-use crate::cluster_error::{ClusterError, NoQuorum, TryAgain};
+use crate::consensus::election::{ElectionTimeout, SoftState};
+use crate::consensus::group_config::GroupConfig;
 use crate::consensus::log_view::LogView;
 use crate::consensus::logger::raft_logger;
-use crate::ids::{ClientId, GroupId, NodeId, RequestId};
-use crate::kv::{ApplyContext, Keyspace, Member, Proposal, ReadKind};
+use crate::consensus::machine::Machine;
+use crate::consensus::membership::Membership;
+use crate::consensus::outbox::{Outbox, RequestKey};
+use crate::consensus::proposals::{Proposals, ProposeError};
+use crate::consensus::reads::{PendingRead, Reads};
+use crate::consensus::receive::Receiver;
+use crate::consensus::status::{GroupStatus, SnapshotStats};
+use crate::ids::{GroupId, NodeId};
+use crate::kv::{ApplyContext, Proposal};
 use crate::membership::MembershipChange;
 use crate::output::{Output, PersistBatch};
 use crate::reply::Reply;
-use crate::snapshot::{decode_pairs, SnapshotDescriptor, SnapshotId, SnapshotSource};
+use crate::snapshot::{SnapshotDescriptor, SnapshotId, SnapshotSource};
 use crate::storage::{ColumnFamily, DataRange, StateKey, Store, WriteBatch};
-use crate::system::Directory;
 use crate::time::Instant;
-
-/// A client request as the node tracks it: which connection, which request.
-pub(crate) type RequestKey = (ClientId, RequestId);
-
-/// The reply to a proposal that a new leader overwrote before it committed: it certainly did
-/// not take effect, so the client may retry it. `TRYAGAIN` is the Redis Cluster code clients
-/// already retry on.
-fn not_committed() -> Reply {
-    ClusterError::TryAgain(TryAgain::Overwritten).into()
-}
-
-/// What a group needs to know to start.
-#[derive(Clone, Debug)]
-pub(crate) struct GroupConfig {
-    pub(crate) node: NodeId,
-    pub(crate) group: GroupId,
-    pub(crate) heartbeat_ticks: usize,
-    pub(crate) election_ticks_min: usize,
-    pub(crate) election_ticks_max: usize,
-    /// Seeds this group's election jitter.
-    pub(crate) rng_seed: u64,
-    /// Largest append message, bytes.
-    pub(crate) message_bytes_max: u64,
-    /// Appends in flight to one follower.
-    pub(crate) inflight_messages_max: usize,
-    /// Compact the log once this many entries applied since the last compaction...
-    pub(crate) snapshot_interval_entries: u64,
-    /// ... or once the entries in memory take this many bytes.
-    pub(crate) snapshot_interval_bytes: u64,
-    /// Bytes of uncommitted entries a leader accepts at most; proposals beyond it are refused
-    /// (raft-rs `max_uncommitted_size`). With compaction, this bounds the in-memory log.
-    pub(crate) uncommitted_bytes_max: u64,
-    #[cfg(feature = "planted-bugs")]
-    pub(crate) planted_bug: Option<crate::PlantedBug>,
-}
-
-/// The reply to a write this node proposed whose entry a snapshot install skipped over: the
-/// node never applies it, so it cannot tell whether it committed.
-fn skipped_by_snapshot() -> Reply {
-    ClusterError::NoQuorum(NoQuorum::SkippedBySnapshot).into()
-}
-
-/// The state machine a group's log drives.
-#[derive(Debug)]
-pub(crate) enum Machine {
-    /// Group 0: the member directory.
-    System(Directory),
-    /// Groups 1..N: a keyspace.
-    Data(Keyspace),
-}
-
-/// A read waiting in a group.
-#[derive(Clone, Debug)]
-pub(crate) struct PendingRead {
-    pub(crate) key: RequestKey,
-    pub(crate) kind: ReadKind,
-}
-
-/// One ReadIndex round: every read that was waiting when it started, confirmed together.
-#[derive(Debug)]
-struct ReadRound {
-    ctx: Vec<u8>,
-    reads: Vec<PendingRead>,
-    started_at: Instant,
-}
-
-/// A write this node proposed, waiting for its entry to apply.
-#[derive(Clone, Copy, Debug)]
-struct Proposed {
-    /// The term the entry was proposed in; an entry applied at the same index with another
-    /// term means this proposal was overwritten and never committed.
-    term: u64,
-    key: RequestKey,
-}
-
-/// Where a group's effects go; the node turns completions into replies.
-#[derive(Debug, Default)]
-pub(crate) struct Outbox {
-    pub(crate) outputs: VecDeque<Output>,
-    /// Requests the group finished, with their answers.
-    pub(crate) completions: Vec<(RequestKey, Reply)>,
-    /// Reads that need a leader and whose group stopped being one: the node routes them again.
-    pub(crate) redispatch: Vec<PendingRead>,
-    /// Set when some group's role, term or leader changed.
-    pub(crate) role_changed: bool,
-}
-
-/// Why a proposal was not accepted.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum ProposeError {
-    /// raft-rs dropped it (not leader, or a leadership transfer is in progress).
-    Dropped,
-}
-
-/// A snapshot being received from the leader, staged in the next data generation.
-#[derive(Debug)]
-struct Receiving {
-    id: SnapshotId,
-    /// The `MsgSnapshot` that started it, stepped into raft-rs once every pair is staged.
-    message: Message,
-    descriptor: SnapshotDescriptor,
-    staging: DataRange,
-    pairs_staged: u64,
-}
-
-/// Snapshot activity, for INFO and tests.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SnapshotStats {
-    /// Times the log was compacted.
-    pub compactions: u64,
-    /// Snapshots prepared for followers.
-    pub prepared: u64,
-    /// Snapshot transfers to followers that completed.
-    pub sent: u64,
-    /// Snapshot transfers to followers that failed (to be retried).
-    pub send_failures: u64,
-    /// Snapshots received and installed.
-    pub installed: u64,
-}
-
-/// Role, leader and term as last seen, to notice changes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct SoftState {
-    role: StateRole,
-    leader: u64,
-    term: u64,
-}
 
 /// One Raft group on this node.
 pub(crate) struct Group {
+    /// Which group this is.
     id: GroupId,
+    /// This node, raft-rs's id for itself.
     node: NodeId,
+    /// raft-rs, over the in-memory view of this group's log.
     raw: RawNode<LogView>,
+    /// What the log drives: the directory (system group) or a keyspace.
     machine: Machine,
     /// Where `machine`'s data is in the store.
     data: DataRange,
@@ -176,35 +56,36 @@ pub(crate) struct Group {
     applied_index: u64,
     /// The data of the snapshot prepared in the log view (same index), for `SendSnapshot`.
     prepared: Option<SnapshotSource>,
-    receiving: Option<Receiving>,
+    /// The snapshot transfer being received, staged after `data`.
+    receiver: Receiver,
     /// The Ready number of a snapshot install not yet durable: no compaction until it is.
     install_pending: Option<u64>,
+    /// Compact once this many entries applied since the last compaction (see `maybe_compact`).
     snapshot_interval_entries: u64,
+    /// Compact once the entries in memory take this many bytes.
     snapshot_interval_bytes: u64,
+    /// Counts of compactions and snapshot transfers, only ever incremented.
     snapshot_stats: SnapshotStats,
-    /// Set when a member that has applied more of the log told this node it is no longer in
-    /// the group: it stops campaigning and stops serving.
-    removed: bool,
-    rng: ChaCha8Rng,
-    election_ticks_min: usize,
-    election_ticks_max: usize,
-    /// The election timeout we last pinned, and the role, term and leader it was pinned for.
-    /// raft-rs draws a new timeout from its own (unseeded) RNG whenever it resets, and every
-    /// reset changes the role, the term or the leader; we then replace the draw with ours.
-    election_timeout_pinned: (usize, SoftState),
-    /// Highest Ready number handed out as `Persist`.
+    /// This node's standing in the group's configuration.
+    membership: Membership,
+    /// The election timeout pinned from our seeded RNG in place of raft-rs's draw.
+    election: ElectionTimeout,
+    /// Number of the last Ready handled (handed out as `Persist`, or durable at once): raft-rs
+    /// numbers them 1, 2, 3, ... from `RawNode::new`, and each is handled once.
     ready_emitted: u64,
     /// Highest Ready number reported durable. `ready_persisted <= ready_emitted`.
     ready_persisted: u64,
+    /// raft-rs's commit index when the Ready loop last looked: it never goes back.
+    commit_index_seen: u64,
     /// Messages raft-rs allows only once the Ready with that number is durable.
     held_messages: VecDeque<(u64, Vec<Message>)>,
-    proposals: BTreeMap<u64, Proposed>,
-    reads_waiting: VecDeque<PendingRead>,
-    read_round: Option<ReadRound>,
-    /// Rounds confirmed at a read index, waiting for `applied_index` to reach it.
-    reads_confirmed: VecDeque<(u64, Vec<PendingRead>)>,
-    read_rounds_started: u64,
+    /// Writes this node proposed, waiting for their entries to apply.
+    proposals: Proposals,
+    /// Client reads, from queued to served.
+    reads: Reads,
+    /// raft-rs's role, leader and term when the Ready loop last looked, to notice changes.
     soft: SoftState,
+    /// The known bug to plant, if any (simulation builds only).
     #[cfg(feature = "planted-bugs")]
     planted_bug: Option<crate::PlantedBug>,
 }
@@ -220,29 +101,18 @@ impl Group {
         applied_index: u64,
     ) -> crate::Result<Group> {
         log.raise_commit(applied_index);
-        let raft_config = raft::Config {
-            id: config.node.0,
-            election_tick: config.election_ticks_min,
-            heartbeat_tick: config.heartbeat_ticks,
-            min_election_tick: config.election_ticks_min,
-            max_election_tick: config.election_ticks_max,
-            applied: applied_index,
-            max_size_per_msg: config.message_bytes_max,
-            max_inflight_msgs: config.inflight_messages_max,
-            max_uncommitted_size: config.uncommitted_bytes_max,
-            check_quorum: true,
-            pre_vote: true,
-            read_only_option: ReadOnlyOption::Safe,
-            ..raft::Config::default()
-        };
+        let raft_config = config.raft_config(applied_index);
         raft_config.validate()?;
         let logger = raft_logger(config.node.0, config.group.0);
         let raw = RawNode::new(&raft_config, log, &logger)?;
-        let soft = SoftState {
-            role: raw.raft.state,
-            leader: raw.raft.leader_id,
-            term: raw.raft.term,
-        };
+        let soft = SoftState::of(&raw.raft);
+        let commit_index = raw.raft.raft_log.committed;
+        let election = ElectionTimeout::new(
+            config.rng_seed,
+            config.election_ticks_min,
+            config.election_ticks_max,
+            &raw.raft,
+        );
         let mut group = Group {
             id: config.group,
             node: config.node,
@@ -251,24 +121,19 @@ impl Group {
             data,
             applied_index,
             prepared: None,
-            receiving: None,
+            receiver: Receiver::new(config.node, config.group),
             install_pending: None,
             snapshot_interval_entries: config.snapshot_interval_entries,
             snapshot_interval_bytes: config.snapshot_interval_bytes,
             snapshot_stats: SnapshotStats::default(),
-            removed: false,
-            rng: ChaCha8Rng::seed_from_u64(config.rng_seed),
-            election_ticks_min: config.election_ticks_min,
-            election_ticks_max: config.election_ticks_max,
-            election_timeout_pinned: (0, soft),
+            membership: Membership::new(config.node, config.group),
+            election,
             ready_emitted: 0,
             ready_persisted: 0,
+            commit_index_seen: commit_index,
             held_messages: VecDeque::new(),
-            proposals: BTreeMap::new(),
-            reads_waiting: VecDeque::new(),
-            read_round: None,
-            reads_confirmed: VecDeque::new(),
-            read_rounds_started: 0,
+            proposals: Proposals::default(),
+            reads: Reads::new(config),
             soft,
             #[cfg(feature = "planted-bugs")]
             planted_bug: config.planted_bug,
@@ -312,28 +177,19 @@ impl Group {
             learners: self.raw.store().conf_state().learners.clone(),
             voters_outgoing: self.raw.store().conf_state().voters_outgoing.clone(),
             proposals_pending: self.proposals.len(),
-            reads_pending: self.reads_waiting.len()
-                + self
-                    .read_round
-                    .as_ref()
-                    .map_or(0, |round| round.reads.len())
-                + self
-                    .reads_confirmed
-                    .iter()
-                    .map(|(_, reads)| reads.len())
-                    .sum::<usize>(),
-            read_rounds_started: self.read_rounds_started,
+            reads_pending: self.reads.pending(),
+            read_rounds_started: self.reads.rounds_started(),
         }
     }
 
     /// Advances raft-rs's logical clock by one tick. A removed node's group no longer ticks,
     /// so it never campaigns.
     pub(crate) fn tick(&mut self) {
-        if self.removed {
+        if self.membership.is_removed() {
             return;
         }
         self.raw.tick();
-        self.hand_off_if_removed();
+        self.membership.hand_off_if_removed(&mut self.raw);
         self.pin_election_timeout();
     }
 
@@ -377,15 +233,7 @@ impl Group {
     fn track_proposal(&mut self, key: RequestKey, out: &mut Outbox) {
         let index = self.raw.raft.raft_log.last_index();
         let term = self.raw.raft.term;
-        if let Some(overwritten) = self.proposals.insert(index, Proposed { term, key }) {
-            // An older proposal at this index was cut from the log by a leader change: it
-            // never committed.
-            assert!(
-                overwritten.term < term,
-                "two proposals at index {index} in term {term}"
-            );
-            out.completions.push((overwritten.key, not_committed()));
-        }
+        self.proposals.track(index, term, key, out);
     }
 
     /// Proposes an entry nobody waits on (a member registering itself). On a follower raft-rs
@@ -398,21 +246,14 @@ impl Group {
 
     /// Queues a read for the next ReadIndex round.
     pub(crate) fn read(&mut self, read: PendingRead) {
-        self.reads_waiting.push_back(read);
+        self.reads.queue(read);
     }
 
     /// Gives up on a ReadIndex round that has waited longer than `timeout` (its messages were
     /// lost, or the leader changed in a way raft-rs does not report): its reads join the next
     /// round.
     pub(crate) fn retry_stale_read_round(&mut self, now: Instant, timeout: Duration) {
-        if let Some(round) = &self.read_round {
-            if now.saturating_duration_since(round.started_at) >= timeout {
-                let round = self.read_round.take().expect("checked above");
-                for read in round.reads.into_iter().rev() {
-                    self.reads_waiting.push_front(read);
-                }
-            }
-        }
+        self.reads.retry_stale_round(now, timeout);
     }
 
     /// Reports that the `Persist` with this Ready number (and all before it) is durable.
@@ -427,10 +268,15 @@ impl Group {
         out: &mut Outbox,
     ) {
         assert!(
-            number > self.ready_persisted && number <= self.ready_emitted,
-            "group {}: ready {number} reported persisted, expected {}..={}",
+            number > self.ready_persisted,
+            "group {}: ready {number} reported persisted again (already up to {})",
             self.id,
-            self.ready_persisted + 1,
+            self.ready_persisted
+        );
+        assert!(
+            number <= self.ready_emitted,
+            "group {}: ready {number} reported persisted before it was handed out (up to {})",
+            self.id,
             self.ready_emitted
         );
         self.ready_persisted = number;
@@ -453,8 +299,17 @@ impl Group {
     /// Handles everything raft-rs has ready, until it has nothing more.
     pub(crate) fn drive(&mut self, now: Instant, store: &mut dyn Store, out: &mut Outbox) {
         loop {
+            let committed = self.raw.raft.raft_log.committed;
+            assert!(
+                committed >= self.commit_index_seen,
+                "group {}: commit index went back from {} to {committed}",
+                self.id,
+                self.commit_index_seen
+            );
+            self.commit_index_seen = committed;
             self.note_soft_state(out);
-            self.start_read_round(now);
+            self.reads
+                .start_round(now, &mut self.raw, self.applied_index);
             if !self.raw.has_ready() {
                 break;
             }
@@ -468,6 +323,13 @@ impl Group {
 
     fn handle_ready(&mut self, store: &mut dyn Store, out: &mut Outbox) {
         let mut ready = self.raw.ready();
+        // raft-rs numbers each `ready()` one past the last, and only this loop calls it.
+        assert_eq!(
+            ready.number(),
+            self.ready_emitted + 1,
+            "group {}: Ready numbers must go up by one",
+            self.id
+        );
 
         let messages = ready.take_messages();
         self.send_all(messages, out);
@@ -482,7 +344,7 @@ impl Group {
         }
 
         for read_state in ready.take_read_states() {
-            self.on_read_state(read_state);
+            self.reads.on_read_state(read_state);
         }
 
         let committed = ready.take_committed_entries();
@@ -525,7 +387,8 @@ impl Group {
                 must_sync,
             }));
         }
-        self.serve_confirmed_reads(store, out);
+        self.reads
+            .serve_confirmed(self.applied_index, &self.machine, &*store, out);
     }
 
     /// Applies committed entries in log order, writing the state machine's changes and the
@@ -551,69 +414,32 @@ impl Group {
                             self.id, entry.index
                         )
                     });
-                    Some(match &mut self.machine {
-                        Machine::System(directory) => directory.apply(&mut cx, &proposal),
-                        Machine::Data(keyspace) => keyspace.apply(&mut cx, &proposal),
-                    })
+                    Some(self.machine.apply(&mut cx, &proposal))
                 }
                 EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
-                    if self.is_leader() && self.conf_change_removes_self(entry) {
-                        // raft-rs assumes a leader is in its own progress tracker (it
-                        // unwraps that entry when it commits), so a leader must never apply
-                        // its own removal. It steps down first; the others elect a leader
-                        // within an election timeout.
-                        tracing::info!(
-                            node = self.node.0,
-                            group = self.id.0,
-                            index = entry.index,
-                            "stepping down before applying this node's own removal"
-                        );
-                        let term = self.raw.raft.term;
-                        self.raw.raft.become_follower(term, INVALID_ID);
-                    }
-                    match self.apply_conf_change(entry) {
-                        Ok(conf_state) => {
-                            self.raw
-                                .mut_store()
-                                .set_conf_state(conf_state, cx.batch_mut());
-                            // A new member's addresses travel with the change that adds it.
-                            if let (Machine::System(directory), Some(member)) =
-                                (&mut self.machine, Proposal::decode(&entry.context))
-                            {
-                                directory.apply(&mut cx, &member);
-                            }
-                            None
-                        }
-                        // Checked before proposing, so this means a change raced another
-                        // one; every node refuses it the same way, deterministically.
-                        Err(why) => Some(Reply::error(format!(
-                            "ERR the membership change was refused: {why}"
-                        ))),
-                    }
+                    self.membership
+                        .apply(&mut self.raw, entry, &mut self.machine, &mut cx)
                 }
             };
             self.applied_index = entry.index;
-            if let Some(proposed) = self.proposals.remove(&entry.index) {
-                let reply = if proposed.term == entry.term {
-                    reply.unwrap_or_else(Reply::ok)
-                } else {
-                    not_committed()
-                };
-                out.completions.push((proposed.key, reply));
-            }
+            self.proposals
+                .on_applied(entry.index, entry.term, reply, out);
         }
         let mut batch = cx.into_batch();
-        if let Machine::Data(keyspace) = &self.machine {
-            keyspace.finish_pass(&mut batch);
-        }
+        self.machine.finish_pass(&mut batch);
         batch.put(
             ColumnFamily::raft_state(self.id),
             StateKey::AppliedIndex.encode(self.id),
             self.applied_index.to_be_bytes().to_vec(),
         );
-        store
-            .write(batch)
-            .unwrap_or_else(|e| panic!("group {}: writing applied entries: {e}", self.id));
+        write(store, batch, self.id, "writing applied entries");
+        let committed = self.raw.raft.raft_log.committed;
+        assert!(
+            self.applied_index <= committed,
+            "group {}: applied index {} is past the commit index {committed}",
+            self.id,
+            self.applied_index
+        );
         self.maybe_compact(store);
     }
 
@@ -655,9 +481,7 @@ impl Group {
         let compact_to = self.applied_index - keep.min(since - 1);
         let mut batch = WriteBatch::new();
         self.raw.mut_store().compact(compact_to, &mut batch);
-        store
-            .write(batch)
-            .unwrap_or_else(|e| panic!("group {}: compacting the log: {e}", self.id));
+        write(store, batch, self.id, "compacting the log");
         if self
             .prepared
             .as_ref()
@@ -691,10 +515,7 @@ impl Group {
             ..SnapshotMetadata::default()
         };
         let descriptor = SnapshotDescriptor {
-            pairs: match &self.machine {
-                Machine::System(directory) => directory.record_count(),
-                Machine::Data(keyspace) => keyspace.key_count(),
-            },
+            pairs: self.machine.pairs(),
         };
         let snapshot = Snapshot {
             data: descriptor.encode().into(),
@@ -719,66 +540,21 @@ impl Group {
     /// replaces one in progress. Returns false (and stages nothing) if the message does not
     /// carry a snapshot this version understands.
     pub(crate) fn snapshot_begin(&mut self, message: Message, store: &mut dyn Store) -> bool {
-        let Some(descriptor) = SnapshotDescriptor::decode(&message.get_snapshot().data) else {
-            return false;
-        };
-        let id = SnapshotId::of(self.id, &message);
-        let staging = self.data.next();
-        self.clear_staging(store);
-        tracing::info!(node = self.node.0, %id, pairs = descriptor.pairs, "receiving a snapshot");
-        self.receiving = Some(Receiving {
-            id,
-            message,
-            descriptor,
-            staging,
-            pairs_staged: 0,
-        });
-        true
+        self.receiver.begin(message, self.data, store)
     }
 
     /// Stages one chunk of the transfer `id`. Chunks of any other transfer are ignored; a
     /// malformed chunk or one with more pairs than announced abandons the transfer.
     pub(crate) fn snapshot_chunk(&mut self, id: SnapshotId, data: &[u8], store: &mut dyn Store) {
-        let Some(receiving) = self.receiving.as_mut().filter(|r| r.id == id) else {
-            return;
-        };
-        let pairs = decode_pairs(data);
-        let fits = pairs.as_ref().is_some_and(|pairs| {
-            receiving.pairs_staged + pairs.len() as u64 <= receiving.descriptor.pairs
-        });
-        let Some(pairs) = pairs.filter(|_| fits) else {
-            tracing::warn!(node = self.node.0, %id, "abandoning a malformed snapshot transfer");
-            self.receiving = None;
-            self.clear_staging(store);
-            return;
-        };
-        let staging = receiving.staging;
-        let mut batch = WriteBatch::new();
-        for (key, record) in &pairs {
-            batch.put(staging.cf(), staging.key(key), record.to_vec());
-        }
-        receiving.pairs_staged += pairs.len() as u64;
-        store
-            .write(batch)
-            .unwrap_or_else(|e| panic!("group {}: staging a snapshot: {e}", self.id));
+        self.receiver.chunk(id, data, self.data, store);
     }
 
     /// Ends the transfer `id`: if every announced pair is staged, steps the snapshot into
     /// raft-rs, which installs it (see [`Group::install_snapshot`]) unless it is stale by now.
     pub(crate) fn snapshot_end(&mut self, id: SnapshotId, store: &mut dyn Store) {
-        let complete = self
-            .receiving
-            .as_ref()
-            .is_some_and(|r| r.id == id && r.pairs_staged == r.descriptor.pairs);
-        if !complete {
+        let Some(message) = self.receiver.complete(id) else {
             return;
-        }
-        let message = self
-            .receiving
-            .as_ref()
-            .expect("checked above")
-            .message
-            .clone();
+        };
         // raft-rs answers the leader either way; a refused snapshot leaves nothing to install.
         let _ = self.step(message);
         let restoring = self
@@ -793,8 +569,7 @@ impl Group {
             });
         if !restoring {
             tracing::info!(node = self.node.0, %id, "snapshot not needed any more");
-            self.receiving = None;
-            self.clear_staging(store);
+            self.receiver.abandon(self.data, store);
         }
     }
 
@@ -810,22 +585,9 @@ impl Group {
         self.raw.report_snapshot(to.0, status);
     }
 
-    fn clear_staging(&self, store: &mut dyn Store) {
-        let staging = self.data.next();
-        let mut batch = WriteBatch::new();
-        batch.delete_range(staging.cf(), staging.prefix().to_vec(), staging.end());
-        store
-            .write(batch)
-            .unwrap_or_else(|e| panic!("group {}: clearing staged data: {e}", self.id));
-    }
-
-    /// Installs the snapshot raft-rs restored: the staged generation becomes the live one,
-    /// the old one is deleted, the applied index jumps to the snapshot's, the log restarts
-    /// after it. All of it goes into `batch`, the Ready's one durable batch.
-    ///
-    /// # Panics
-    /// If the snapshot is not the one this node staged in full: only complete transfers are
-    /// stepped into raft-rs.
+    /// Installs the snapshot raft-rs restored: the staged generation becomes the live one
+    /// (see [`Receiver::install`]), the log restarts after it, and the proposals it skipped
+    /// over are answered. All of it goes into `batch`, the Ready's one durable batch.
     fn install_snapshot(
         &mut self,
         snapshot: &Snapshot,
@@ -834,129 +596,14 @@ impl Group {
         out: &mut Outbox,
     ) {
         let metadata = snapshot.get_metadata();
-        let receiving = self
-            .receiving
-            .take()
-            .filter(|r| r.id.index == metadata.index && r.id.term == metadata.term)
-            .unwrap_or_else(|| {
-                panic!(
-                    "group {}: raft-rs restored snapshot {}/{} that was not staged",
-                    self.id, metadata.index, metadata.term
-                )
-            });
-        let old = self.data;
-        let live = receiving.staging;
-        let state_cf = ColumnFamily::raft_state(self.id);
-        batch.delete_range(old.cf(), old.prefix().to_vec(), old.end());
-        batch.put(
-            state_cf,
-            StateKey::DataGeneration.encode(self.id),
-            live.generation.to_be_bytes().to_vec(),
-        );
-        batch.put(
-            state_cf,
-            StateKey::AppliedIndex.encode(self.id),
-            metadata.index.to_be_bytes().to_vec(),
-        );
-        self.machine = match &self.machine {
-            Machine::Data(_) => {
-                let keyspace = Keyspace::installed(live, receiving.descriptor.pairs);
-                keyspace.finish_pass(batch);
-                Machine::Data(keyspace)
-            }
-            Machine::System(_) => Machine::System(
-                Directory::load(live, store)
-                    .unwrap_or_else(|e| panic!("group {}: installed directory: {e}", self.id)),
-            ),
-        };
-        self.data = live;
+        (self.machine, self.data) =
+            self.receiver
+                .install(metadata, self.data, &self.machine, store, batch);
         self.raw.mut_store().apply_snapshot(metadata, batch);
         self.prepared = None;
         self.applied_index = metadata.index;
-        let skipped: Vec<u64> = self
-            .proposals
-            .range(..=metadata.index)
-            .map(|(index, _)| *index)
-            .collect();
-        for index in skipped {
-            let proposed = self.proposals.remove(&index).expect("listed above");
-            out.completions.push((proposed.key, skipped_by_snapshot()));
-        }
+        self.proposals.skip_through(metadata.index, out);
         self.snapshot_stats.installed += 1;
-        tracing::info!(
-            node = self.node.0,
-            id = %receiving.id,
-            pairs = receiving.descriptor.pairs,
-            generation = live.generation,
-            "snapshot installed"
-        );
-    }
-
-    /// Applies a committed membership change entry (either encoding) to raft-rs and returns
-    /// the configuration it leads to.
-    /// Applies a committed membership change entry (either encoding) to raft-rs and returns
-    /// the configuration it leads to, or why raft-rs refused it (the configuration is then
-    /// unchanged on every node alike).
-    ///
-    /// # Panics
-    /// If the entry does not decode: this version wrote it.
-    fn apply_conf_change(&mut self, entry: &Entry) -> Result<raft::eraftpb::ConfState, String> {
-        let applied = if entry.get_entry_type() == EntryType::EntryConfChange {
-            let change = ConfChange::parse_from_bytes(&entry.data);
-            change.map(|change| self.raw.apply_conf_change(&change))
-        } else {
-            let change = ConfChangeV2::parse_from_bytes(&entry.data);
-            change.map(|change| self.raw.apply_conf_change(&change))
-        };
-        let applied = applied.unwrap_or_else(|e| {
-            panic!(
-                "group {}: corrupt conf change at {}: {e}",
-                self.id, entry.index
-            )
-        });
-        match applied {
-            Ok(conf_state) => {
-                tracing::info!(
-                    node = self.node.0,
-                    group = self.id.0,
-                    index = entry.index,
-                    voters = ?conf_state.voters,
-                    learners = ?conf_state.learners,
-                    voters_outgoing = ?conf_state.voters_outgoing,
-                    "membership changed"
-                );
-                Ok(conf_state)
-            }
-            Err(e) => {
-                tracing::warn!(node = self.node.0, group = self.id.0, %e, "membership change refused");
-                Err(e.to_string())
-            }
-        }
-    }
-
-    /// Whether applying the conf change `entry` takes this node out of the group's
-    /// configuration: leaving a joint configuration whose incoming voters do not include it, or
-    /// a simple change that removes it. (Entering a joint configuration never does: the node
-    /// stays among the outgoing voters.)
-    fn conf_change_removes_self(&self, entry: &Entry) -> bool {
-        let me = self.node.0;
-        let removal = raft::eraftpb::ConfChangeType::RemoveNode;
-        if entry.get_entry_type() == EntryType::EntryConfChange {
-            return ConfChange::parse_from_bytes(&entry.data)
-                .is_ok_and(|change| change.node_id == me && change.get_change_type() == removal);
-        }
-        let Ok(change) = ConfChangeV2::parse_from_bytes(&entry.data) else {
-            return false;
-        };
-        if change.leave_joint() {
-            let conf = self.raw.store().conf_state();
-            return !conf.voters.contains(&me) && !conf.learners_next.contains(&me);
-        }
-        change.enter_joint().is_none()
-            && change
-                .changes
-                .iter()
-                .any(|single| single.node_id == me && single.get_change_type() == removal)
     }
 
     /// Proposes a membership change of this group; its reply comes once the entry applies (for
@@ -973,30 +620,7 @@ impl Group {
             self.is_leader(),
             "only a leader proposes membership changes"
         );
-        // raft-rs turns a change proposed while another is unapplied into an empty entry,
-        // which would look like success: refuse it here instead.
-        if self.raw.raft.has_pending_conf() {
-            return Err(ClusterError::TryAgain(TryAgain::MembershipChanging(self.id)).into());
-        }
-        change
-            .check(self.raw.store().conf_state())
-            .map_err(Reply::error)?;
-        let context = match change {
-            MembershipChange::AddLearner {
-                node,
-                client_addr,
-                internal_addr,
-            } => Proposal::RegisterNode(Member {
-                id: *node,
-                client_addr: client_addr.clone(),
-                internal_addr: internal_addr.clone(),
-            })
-            .encode(),
-            MembershipChange::Promote(_) | MembershipChange::Remove(_) => Vec::new(),
-        };
-        self.raw
-            .propose_conf_change(context, change.to_conf_change())
-            .map_err(|_| Reply::from(ClusterError::TryAgain(TryAgain::LeadershipMoving)))?;
+        self.membership.propose(&mut self.raw, change)?;
         self.track_proposal(key, out);
         Ok(())
     }
@@ -1014,74 +638,25 @@ impl Group {
         Ok(())
     }
 
-    /// A leader that applied its own removal keeps leading (raft-rs, like etcd's raft, does
-    /// not step down: its heartbeats still hold the others as followers) but can propose
-    /// nothing, so the group would be stuck. It hands leadership to the voter with the most
-    /// of its log instead, again every tick until someone else leads (a transfer gives up
-    /// after an election timeout). Operators move leadership first; this covers the race
-    /// where a node became leader while its removal was on the way.
-    fn hand_off_if_removed(&mut self) {
-        let conf = self.raw.store().conf_state();
-        if !self.is_leader()
-            || conf.voters.contains(&self.node.0)
-            || !conf.voters_outgoing.is_empty()
-            || self.raw.raft.lead_transferee.is_some()
-        {
-            return;
-        }
-        let prs = self.raw.raft.prs();
-        let successor = conf
-            .voters
-            .iter()
-            .filter_map(|&id| Some((prs.get(id)?.matched, id)))
-            .max();
-        if let Some((_, successor)) = successor {
-            tracing::info!(
-                node = self.node.0,
-                group = self.id.0,
-                successor,
-                "removed from the group while leading; handing leadership over"
-            );
-            self.raw.transfer_leader(successor);
-        }
-    }
-
     /// Whether this node stays in the group's configuration (see
     /// [`crate::membership::stays_member`]) and was not told it left.
     pub(crate) fn stays_member(&self) -> bool {
-        !self.removed && crate::membership::stays_member(self.raw.store().conf_state(), self.node)
+        self.membership.stays_member(self.raw.store().conf_state())
     }
 
     /// The notice for `from`, which sent this group a message but is not in its
-    /// configuration: it was removed and may never learn it from the log, because the leader
-    /// stops replicating to a node once its removal commits (etcd tells removed members the
-    /// same way). Only a leader that has applied everything committed, including an entry of
-    /// its own term, sends one: its configuration is then the latest (a node added in a term
-    /// it has not caught up with yet is never told it left).
+    /// configuration, if this node is the one to tell it (see
+    /// [`Membership::removal_notice_for`]).
     pub(crate) fn removal_notice_for(&self, from: NodeId) -> Option<Message> {
-        let raft = &self.raw.raft;
-        let current = raft.state == StateRole::Leader
-            && raft.raft_log.term(raft.raft_log.committed).ok() == Some(raft.term)
-            && self.applied_index == raft.raft_log.committed;
-        if !current || crate::membership::is_member(self.raw.store().conf_state(), from) {
-            return None;
-        }
-        Some(removal_notice(self.node, from, self.applied_index))
+        self.membership
+            .removal_notice_for(&self.raw, self.applied_index, from)
     }
 
     /// Takes in a removal notice: believed only if its sender has applied more of the log
-    /// than this node, so it saw the configuration after this node's latest (node ids are
-    /// never reused).
+    /// than this node (see [`Membership::on_removal_notice`]).
     pub(crate) fn on_removal_notice(&mut self, notice: &Message) {
-        if notice.index > self.applied_index && !self.removed {
-            tracing::warn!(
-                node = self.node.0,
-                group = self.id.0,
-                told_by = notice.from,
-                "this node was removed from the group; it stops campaigning and serving"
-            );
-            self.removed = true;
-        }
+        self.membership
+            .on_removal_notice(notice, self.applied_index);
     }
 
     /// Whether the group has a configuration at all (a node that is joining has none until
@@ -1091,6 +666,8 @@ impl Group {
         !conf.voters.is_empty() || !conf.learners.is_empty()
     }
 
+    /// Hands `messages` to the runtime; a `MsgSnapshot` goes out with the data prepared for
+    /// it, as `SendSnapshot`.
     fn send_all(&mut self, messages: Vec<Message>, out: &mut Outbox) {
         for message in messages {
             let to = NodeId(message.to);
@@ -1120,11 +697,7 @@ impl Group {
     /// Notices role, leader and term changes: reads that need a leader leave a node that lost
     /// leadership, and a round in flight under an old leader or term is started again.
     fn note_soft_state(&mut self, out: &mut Outbox) {
-        let soft = SoftState {
-            role: self.raw.raft.state,
-            leader: self.raw.raft.leader_id,
-            term: self.raw.raft.term,
-        };
+        let soft = SoftState::of(&self.raw.raft);
         if soft == self.soft {
             return;
         }
@@ -1140,168 +713,25 @@ impl Group {
         self.soft = soft;
         out.role_changed = true;
 
-        if let Some(round) = self.read_round.take() {
-            for read in round.reads.into_iter().rev() {
-                self.reads_waiting.push_front(read);
-            }
-        }
+        self.reads.requeue_round();
         if lost_leadership {
-            let (moved, kept): (Vec<_>, Vec<_>) = self
-                .reads_waiting
-                .drain(..)
-                .partition(|read| read.kind.needs_leader());
-            self.reads_waiting = kept.into();
-            out.redispatch.extend(moved);
+            out.redispatch.extend(self.reads.take_needing_leader());
         }
     }
 
-    /// Starts a ReadIndex round for every waiting read, unless one is already in flight (then
-    /// they wait for the next: one round confirms a whole batch).
-    fn start_read_round(&mut self, now: Instant) {
-        if self.read_round.is_some() || self.reads_waiting.is_empty() {
-            return;
-        }
-        let raft = &self.raw.raft;
-        #[cfg(feature = "planted-bugs")]
-        if self.planted_bug == Some(crate::PlantedBug::ReadWithoutReadIndex)
-            && raft.state == StateRole::Leader
-        {
-            // Planted: a leader answers from its own state without confirming it still leads.
-            let reads = self.reads_waiting.drain(..).collect();
-            self.reads_confirmed.push_back((self.applied_index, reads));
-            return;
-        }
-        match raft.state {
-            StateRole::Leader => {
-                // raft-rs silently drops a ReadIndex until the leader has committed an entry
-                // of its own term (thesis §6.4): wait for that.
-                if raft.raft_log.term(raft.raft_log.committed).ok() != Some(raft.term) {
-                    return;
-                }
-            }
-            _ => {
-                if raft.leader_id == INVALID_ID {
-                    return;
-                }
-            }
-        }
-        self.read_rounds_started += 1;
-        let mut ctx = Vec::with_capacity(16);
-        ctx.extend_from_slice(&self.node.0.to_be_bytes());
-        ctx.extend_from_slice(&self.read_rounds_started.to_be_bytes());
-        let reads = self.reads_waiting.drain(..).collect();
-        self.raw.read_index(ctx.clone());
-        self.read_round = Some(ReadRound {
-            ctx,
-            reads,
-            started_at: now,
-        });
-    }
-
-    fn on_read_state(&mut self, read_state: ReadState) {
-        let matches = self
-            .read_round
-            .as_ref()
-            .is_some_and(|round| round.ctx == read_state.request_ctx);
-        if matches {
-            let round = self.read_round.take().expect("checked above");
-            self.reads_confirmed
-                .push_back((read_state.index, round.reads));
-        }
-    }
-
-    fn serve_confirmed_reads(&mut self, store: &dyn Store, out: &mut Outbox) {
-        while self
-            .reads_confirmed
-            .front()
-            .is_some_and(|(index, _)| *index <= self.applied_index)
-        {
-            let (_, reads) = self.reads_confirmed.pop_front().expect("checked above");
-            let Machine::Data(keyspace) = &self.machine else {
-                panic!("group {}: client reads go to data groups", self.id);
-            };
-            for read in reads {
-                let reply = read.kind.serve(keyspace, store);
-                out.completions.push((read.key, reply));
-            }
-        }
-    }
-
-    /// Replaces an election timeout raft-rs drew from its own RNG with one from ours, so that
-    /// one seed decides every election (etcd's tests pin `SetRandomizedElectionTimeout` the
-    /// same way).
+    /// Pins raft-rs's election timeout from our RNG (see [`ElectionTimeout::pin`]).
     fn pin_election_timeout(&mut self) {
-        let raft = &self.raw.raft;
-        let soft = SoftState {
-            role: raft.state,
-            leader: raft.leader_id,
-            term: raft.term,
-        };
-        let (pinned, pinned_for) = self.election_timeout_pinned;
-        // Deciding on the role, term and leader alone keeps our RNG's draws independent of what
-        // raft-rs drew; the value check is a second net should raft-rs ever reset without one
-        // of them changing.
-        if soft != pinned_for || raft.randomized_election_timeout() != pinned {
-            let timeout = self
-                .rng
-                .gen_range(self.election_ticks_min..self.election_ticks_max);
-            self.raw.raft.set_randomized_election_timeout(timeout);
-            self.election_timeout_pinned = (timeout, soft);
-        }
+        self.election.pin(&mut self.raw.raft);
     }
 }
 
-/// A removal notice travels as a `MsgUnreachable`: a type raft-rs only ever creates locally,
-/// so no raft message can be mistaken for one. `index` carries the sender's applied index.
-pub(crate) fn removal_notice(from: NodeId, to: NodeId, applied_index: u64) -> Message {
-    let mut notice = Message::default();
-    notice.set_msg_type(MessageType::MsgUnreachable);
-    notice.from = from.0;
-    notice.to = to.0;
-    notice.index = applied_index;
-    notice
-}
-
-/// Whether `message` is a removal notice (see [`removal_notice`]).
-pub(crate) fn is_removal_notice(message: &Message) -> bool {
-    message.get_msg_type() == MessageType::MsgUnreachable
-}
-
-/// A snapshot of a group's state, for INFO and tests.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GroupStatus {
-    /// The group.
-    pub group: GroupId,
-    /// Leader, follower, candidate or pre-candidate.
-    pub role: StateRole,
-    /// The current term.
-    pub term: u64,
-    /// The leader this node knows of.
-    pub leader: Option<NodeId>,
-    /// Highest index known committed.
-    pub commit_index: u64,
-    /// Highest index applied to the state machine.
-    pub applied_index: u64,
-    /// Highest index in the log.
-    pub last_index: u64,
-    /// The index the log was last compacted to (0 if never).
-    pub snapshot_index: u64,
-    /// Entries held in memory.
-    pub log_entries_in_memory: usize,
-    /// Bytes those entries take, roughly.
-    pub log_bytes_in_memory: u64,
-    /// Compactions and snapshot transfers so far.
-    pub snapshots: SnapshotStats,
-    /// Voting members (the incoming ones while the group is in a joint configuration).
-    pub voters: Vec<u64>,
-    /// Members that receive the log but do not vote.
-    pub learners: Vec<u64>,
-    /// The old voters while the group is in a joint configuration; empty otherwise.
-    pub voters_outgoing: Vec<u64>,
-    /// Writes proposed by this node, not yet applied.
-    pub proposals_pending: usize,
-    /// Reads waiting for a ReadIndex round or for apply.
-    pub reads_pending: usize,
-    /// ReadIndex rounds started so far (batching: fewer rounds than reads).
-    pub read_rounds_started: u64,
+/// Writes `batch` to the store, which must not fail: the group cannot go on with its state
+/// half written.
+///
+/// # Panics
+/// If the store refuses the write; the message names the group and `what` was written.
+pub(super) fn write(store: &mut dyn Store, batch: WriteBatch, group: GroupId, what: &str) {
+    store
+        .write(batch)
+        .unwrap_or_else(|e| panic!("group {group}: {what}: {e}"));
 }

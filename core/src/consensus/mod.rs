@@ -1,11 +1,32 @@
-//! The Raft wrapper: raft-rs's `RawNode` per group, its in-memory log view and its logger.
+//! The Raft wrapper: a [`Group`] per Raft group, which runs raft-rs's `RawNode` through its
+//! `Ready` cycle and owns one sub-state per job:
+//! - `proposals`: the writes this node proposed, until their entries apply;
+//! - `reads`: the ReadIndex queue;
+//! - `receive`: staging and installing a snapshot streamed from the leader;
+//! - `membership`: configuration changes, and learning that this node was removed;
+//! - `election`: election timeouts drawn from the group's seeded RNG;
+//! - `status`: what a group reports about itself.
+//!
+//! raft-rs reads the log through the in-memory `log_view`, and logs through `logger`.
 
+mod election;
 mod group;
+mod group_config;
 mod log_view;
 mod logger;
+mod machine;
+mod membership;
+mod outbox;
+mod proposals;
+mod reads;
+mod receive;
+mod status;
 
-pub(crate) use group::{
-    is_removal_notice, Group, GroupConfig, Machine, Outbox, PendingRead, RequestKey,
-};
-pub use group::{GroupStatus, SnapshotStats};
+pub(crate) use group::Group;
+pub(crate) use group_config::GroupConfig;
 pub(crate) use log_view::LogView;
+pub(crate) use machine::Machine;
+pub(crate) use membership::is_removal_notice;
+pub(crate) use outbox::{Outbox, RequestKey};
+pub(crate) use reads::PendingRead;
+pub use status::{GroupStatus, SnapshotStats};

@@ -1,0 +1,41 @@
+//! The state machine a group's log drives.
+
+use crate::kv::{ApplyContext, Keyspace, Proposal};
+use crate::reply::Reply;
+use crate::storage::WriteBatch;
+use crate::system::Directory;
+
+/// The state machine a group's log drives.
+#[derive(Debug)]
+pub(crate) enum Machine {
+    /// Group 0: the member directory.
+    System(Directory),
+    /// Groups 1..N: a keyspace.
+    Data(Keyspace),
+}
+
+impl Machine {
+    /// Applies a committed proposal within the apply pass `cx`; the reply goes to whoever
+    /// proposed it.
+    pub(super) fn apply(&mut self, cx: &mut ApplyContext<'_>, proposal: &Proposal) -> Reply {
+        match self {
+            Machine::System(directory) => directory.apply(cx, proposal),
+            Machine::Data(keyspace) => keyspace.apply(cx, proposal),
+        }
+    }
+
+    /// Ends an apply pass: a keyspace records its key count in `batch`.
+    pub(super) fn finish_pass(&self, batch: &mut WriteBatch) {
+        if let Machine::Data(keyspace) = self {
+            keyspace.finish_pass(batch);
+        }
+    }
+
+    /// The pairs a snapshot of it holds: directory records, or keys.
+    pub(super) fn pairs(&self) -> u64 {
+        match self {
+            Machine::System(directory) => directory.record_count(),
+            Machine::Data(keyspace) => keyspace.key_count(),
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! Where a group's effects go, for the node to hand out.
+
+use std::collections::VecDeque;
+
+use crate::consensus::reads::PendingRead;
+use crate::ids::{ClientId, RequestId};
+use crate::output::Output;
+use crate::reply::Reply;
+
+/// A client request as the node tracks it: which connection, which request.
+pub(crate) type RequestKey = (ClientId, RequestId);
+
+/// Where a group's effects go; the node turns completions into replies.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    /// Outputs for the runtime, in the order they must be handed out.
+    pub(crate) outputs: VecDeque<Output>,
+    /// Requests the group finished, with their answers.
+    pub(crate) completions: Vec<(RequestKey, Reply)>,
+    /// Reads that need a leader and whose group stopped being one: the node routes them again.
+    pub(crate) redispatch: Vec<PendingRead>,
+    /// Set when some group's role, term or leader changed.
+    pub(crate) role_changed: bool,
+}
