@@ -7,8 +7,9 @@
 #   rocksdb crate builds its bundled copy: slower, but works on any system.
 # - protobuf-compiler: protoc, for the gRPC code in proto/.
 # - redis-tools: redis-cli and redis-benchmark, for the end-to-end tests and benchmarks.
+# - redis-server: the real Redis the differential test compares every reply with.
 
-seshat_packages=(libclang-dev clang librocksdb-dev protobuf-compiler redis-tools)
+seshat_packages=(libclang-dev clang librocksdb-dev protobuf-compiler redis-tools redis-server)
 
 seshat_missing_packages() {
   local missing=()

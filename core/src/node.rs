@@ -8,7 +8,7 @@ use raft::eraftpb::Message;
 use crate::cluster_error::{ClusterError, NoQuorum, TryAgain};
 use crate::cmd::{key_hash_slot, Call, Run};
 use crate::consensus::{
-    is_removal_notice, Group, GroupConfig, GroupStatus, LogView, Machine, Outbox, PendingRead,
+    is_removal_notice, Admitted, Group, GroupConfig, GroupStatus, LogView, Machine, Outbox,
     RequestKey,
 };
 use crate::ids::{ClientId, GroupId, NodeId, RequestId};
@@ -52,6 +52,16 @@ fn load_data_range(group: GroupId, store: &dyn Store) -> crate::Result<DataRange
         generation,
         ..DataRange::first(group)
     })
+}
+
+impl From<Admitted> for Stage {
+    fn from(admitted: Admitted) -> Stage {
+        match admitted {
+            // A held request waits for an earlier read's confirmation.
+            Admitted::Reading | Admitted::Held => Stage::Reading,
+            Admitted::Proposed => Stage::Proposed,
+        }
+    }
 }
 
 /// Where an outstanding request is, for its timeout message.
@@ -558,16 +568,15 @@ impl Node {
     }
 
     fn read(&mut self, group_id: GroupId, key: RequestKey, kind: ReadKind) {
-        self.set_stage(key, Stage::Reading);
         let group = self.groups.get_mut(&group_id).expect("group exists");
-        group.read(PendingRead { key, kind });
+        let admitted = group.submit_read(key, kind);
+        self.set_stage(key, Stage::from(admitted));
     }
 
     fn propose(&mut self, group_id: GroupId, key: RequestKey, call: Call) {
         let group = self.groups.get_mut(&group_id).expect("group exists");
-        let proposal = Proposal::Command(call.args().to_vec());
-        match group.propose(key, &proposal, &mut self.outbox) {
-            Ok(()) => self.set_stage(key, Stage::Proposed),
+        match group.submit_write(key, call.clone(), &mut self.outbox) {
+            Ok(admitted) => self.set_stage(key, Stage::from(admitted)),
             Err(_) => {
                 // A leadership transfer is in progress: wait for the next leader.
                 self.set_stage(key, Stage::Parked);
@@ -664,8 +673,8 @@ impl Node {
             if redispatch.is_empty() && !role_changed {
                 break;
             }
-            for read in redispatch {
-                self.dispatch(read.key, read.kind.into_request());
+            for (key, call) in redispatch {
+                self.dispatch(key, Request::from(call));
             }
             if role_changed {
                 self.retry_parked();

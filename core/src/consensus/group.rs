@@ -20,19 +20,21 @@ use std::time::Duration;
 use raft::eraftpb::{Entry, EntryType, Message, MessageType, Snapshot, SnapshotMetadata};
 use raft::{RawNode, SnapshotStatus, StateRole, INVALID_ID};
 
+use crate::cmd::Call;
 use crate::consensus::election::{ElectionTimeout, SoftState};
 use crate::consensus::group_config::GroupConfig;
 use crate::consensus::log_view::LogView;
 use crate::consensus::logger::raft_logger;
 use crate::consensus::machine::Machine;
 use crate::consensus::membership::Membership;
+use crate::consensus::order::{Admitted, ConnectionOrder};
 use crate::consensus::outbox::{Outbox, RequestKey};
 use crate::consensus::proposals::{Proposals, ProposeError};
 use crate::consensus::reads::{PendingRead, Reads};
 use crate::consensus::receive::Receiver;
 use crate::consensus::status::{GroupStatus, SnapshotStats};
 use crate::ids::{GroupId, NodeId};
-use crate::kv::{ApplyContext, Proposal};
+use crate::kv::{ApplyContext, Proposal, ReadKind};
 use crate::membership::MembershipChange;
 use crate::output::{Output, PersistBatch};
 use crate::reply::Reply;
@@ -83,6 +85,8 @@ pub(crate) struct Group {
     proposals: Proposals,
     /// Client reads, from queued to served.
     reads: Reads,
+    /// Each connection's order: floors for its reads, its writes held behind its reads.
+    order: ConnectionOrder,
     /// raft-rs's role, leader and term when the Ready loop last looked, to notice changes.
     soft: SoftState,
     /// The known bug to plant, if any (simulation builds only).
@@ -134,6 +138,7 @@ impl Group {
             held_messages: VecDeque::new(),
             proposals: Proposals::default(),
             reads: Reads::new(config),
+            order: ConnectionOrder::default(),
             soft,
             #[cfg(feature = "planted-bugs")]
             planted_bug: config.planted_bug,
@@ -206,27 +211,36 @@ impl Group {
         self.raw.report_unreachable(peer.0);
     }
 
-    /// Proposes a client write; its reply comes as a completion once the entry applies.
-    pub(crate) fn propose(
+    /// Takes a client write: proposes it, or holds it behind an earlier read of its connection
+    /// that waits for confirmation (see [`crate::consensus::order`]). Its reply comes as a
+    /// completion once the entry applies.
+    pub(crate) fn submit_write(
         &mut self,
         key: RequestKey,
-        proposal: &Proposal,
+        call: Call,
         out: &mut Outbox,
-    ) -> Result<(), ProposeError> {
+    ) -> Result<Admitted, ProposeError> {
         assert!(self.is_leader(), "only a leader proposes client writes");
+        if self.order.must_hold(key.0, true) {
+            self.order.hold(key, call);
+            return Ok(Admitted::Held);
+        }
+        let proposal = Proposal::Command(call.into_args());
         self.raw
             .propose(Vec::new(), proposal.encode())
             .map_err(|_| ProposeError::Dropped)?;
         #[cfg(feature = "planted-bugs")]
         if self.planted_bug == Some(crate::PlantedBug::AckBeforeCommit)
-            && matches!(proposal, Proposal::Command(args) if args[0].eq_ignore_ascii_case(b"set"))
+            && matches!(&proposal, Proposal::Command(args) if args[0].eq_ignore_ascii_case(b"set"))
         {
             // Planted: "OK" as soon as the entry is in the leader's log, committed or not.
             out.completions.push((key, Reply::ok()));
-            return Ok(());
+            return Ok(Admitted::Proposed);
         }
         self.track_proposal(key, out);
-        Ok(())
+        let index = self.raw.raft.raft_log.last_index();
+        self.order.wrote(key.0, index);
+        Ok(Admitted::Proposed)
     }
 
     /// Waits for the entry just proposed (the last in the log) to apply, replying to `key` then.
@@ -244,9 +258,63 @@ impl Group {
             .map_err(|_| ProposeError::Dropped)
     }
 
-    /// Queues a read for the next ReadIndex round.
-    pub(crate) fn read(&mut self, read: PendingRead) {
-        self.reads.queue(read);
+    /// Takes a client read: it rides on its connection's write if the leader has not committed
+    /// that yet, or queues for the next ReadIndex round; either way it is served at or after
+    /// its connection's last write (see [`crate::consensus::order`]). Held, like everything,
+    /// behind a held request of its connection.
+    pub(crate) fn submit_read(&mut self, key: RequestKey, kind: ReadKind) -> Admitted {
+        let client = key.0;
+        if self.order.must_hold(client, false) {
+            self.order.hold(key, kind.into_call());
+            return Admitted::Held;
+        }
+        let floor = self.order.floor(client);
+        let raft = &self.raw.raft;
+        let rides = (raft.state == StateRole::Leader
+            && floor > raft.raft_log.committed
+            && self.proposals.is_waiting(floor, raft.term))
+        .then_some(raft.term);
+        let read = PendingRead {
+            key,
+            kind,
+            floor,
+            rides,
+        };
+        if rides.is_some() {
+            self.reads.ride(read);
+        } else {
+            self.order.read_queued(client);
+            self.reads.queue(read);
+        }
+        Admitted::Reading
+    }
+
+    /// The term this node leads the group in, if it leads.
+    fn leading_term(&self) -> Option<u64> {
+        (self.raw.raft.state == StateRole::Leader).then_some(self.raw.raft.term)
+    }
+
+    /// Serves the reads due once `self.applied_index` has applied: through the apply pass
+    /// `pass` when called between two of its entries, else from the store. A riding read whose
+    /// write this node no longer leads for is routed anew.
+    fn serve_due_reads(
+        &mut self,
+        store: &dyn Store,
+        pass: Option<&ApplyContext<'_>>,
+        out: &mut Outbox,
+    ) {
+        let Machine::Data(keyspace) = &self.machine else {
+            return; // The system group has no client reads.
+        };
+        let leading = self.leading_term();
+        for read in self.reads.take_due(self.applied_index) {
+            if read.rides.is_some_and(|term| leading != Some(term)) {
+                out.redispatch.push((read.key, read.kind.into_call()));
+                continue;
+            }
+            let reply = read.kind.serve(keyspace, store, pass);
+            out.completions.push((read.key, reply));
+        }
     }
 
     /// Gives up on a ReadIndex round that has waited longer than `timeout` (its messages were
@@ -308,8 +376,12 @@ impl Group {
             );
             self.commit_index_seen = committed;
             self.note_soft_state(out);
-            self.reads
+            let confirmed = self
+                .reads
                 .start_round(now, &mut self.raw, self.applied_index);
+            for (client, _) in confirmed {
+                out.redispatch.extend(self.order.read_settled(client));
+            }
             if !self.raw.has_ready() {
                 break;
             }
@@ -344,7 +416,9 @@ impl Group {
         }
 
         for read_state in ready.take_read_states() {
-            self.reads.on_read_state(read_state);
+            for (client, _) in self.reads.on_read_state(read_state) {
+                out.redispatch.extend(self.order.read_settled(client));
+            }
         }
 
         let committed = ready.take_committed_entries();
@@ -387,8 +461,7 @@ impl Group {
                 must_sync,
             }));
         }
-        self.reads
-            .serve_confirmed(self.applied_index, &self.machine, &*store, out);
+        self.serve_due_reads(&*store, None, out);
     }
 
     /// Applies committed entries in log order, writing the state machine's changes and the
@@ -422,8 +495,15 @@ impl Group {
                 }
             };
             self.applied_index = entry.index;
-            self.proposals
-                .on_applied(entry.index, entry.term, reply, out);
+            if let Some((client, _)) =
+                self.proposals
+                    .on_applied(entry.index, entry.term, reply, out)
+            {
+                self.order.write_done(client, entry.index);
+            }
+            // A read its connection sent before its next write is served here, between the
+            // two entries (see `order`).
+            self.serve_due_reads(&*store, Some(&cx), out);
         }
         let mut batch = cx.into_batch();
         self.machine.finish_pass(&mut batch);
@@ -602,7 +682,9 @@ impl Group {
         self.raw.mut_store().apply_snapshot(metadata, batch);
         self.prepared = None;
         self.applied_index = metadata.index;
-        self.proposals.skip_through(metadata.index, out);
+        for (client, _) in self.proposals.skip_through(metadata.index, out) {
+            self.order.write_done(client, metadata.index);
+        }
         self.snapshot_stats.installed += 1;
     }
 
@@ -715,7 +797,18 @@ impl Group {
 
         self.reads.requeue_round();
         if lost_leadership {
-            out.redispatch.extend(self.reads.take_needing_leader());
+            // Reads that need a leader, and every request held behind a read, go back to the
+            // node to be routed anew, each connection's in the order it sent them.
+            let mut rerouted = Vec::new();
+            for read in self.reads.take_needing_leader() {
+                if read.rides.is_none() {
+                    rerouted.extend(self.order.read_settled(read.key.0));
+                }
+                rerouted.push((read.key, read.kind.into_call()));
+            }
+            rerouted.extend(self.order.take_held());
+            rerouted.sort_by_key(|(key, _)| *key);
+            out.redispatch.extend(rerouted);
         }
     }
 

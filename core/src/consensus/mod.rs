@@ -2,6 +2,7 @@
 //! `Ready` cycle and owns one sub-state per job:
 //! - `proposals`: the writes this node proposed, until their entries apply;
 //! - `reads`: the ReadIndex queue;
+//! - `order`: each connection's order, so its commands take effect in the order sent;
 //! - `receive`: staging and installing a snapshot streamed from the leader;
 //! - `membership`: configuration changes, and learning that this node was removed;
 //! - `election`: election timeouts drawn from the group's seeded RNG;
@@ -16,6 +17,7 @@ mod log_view;
 mod logger;
 mod machine;
 mod membership;
+mod order;
 mod outbox;
 mod proposals;
 mod reads;
@@ -27,6 +29,6 @@ pub(crate) use group_config::GroupConfig;
 pub(crate) use log_view::LogView;
 pub(crate) use machine::Machine;
 pub(crate) use membership::is_removal_notice;
+pub(crate) use order::Admitted;
 pub(crate) use outbox::{Outbox, RequestKey};
-pub(crate) use reads::PendingRead;
 pub use status::{GroupStatus, SnapshotStats};

@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use crate::consensus::reads::PendingRead;
+use crate::cmd::Call;
 use crate::ids::{ClientId, RequestId};
 use crate::output::Output;
 use crate::reply::Reply;
@@ -17,8 +17,10 @@ pub(crate) struct Outbox {
     pub(crate) outputs: VecDeque<Output>,
     /// Requests the group finished, with their answers.
     pub(crate) completions: Vec<(RequestKey, Reply)>,
-    /// Reads that need a leader and whose group stopped being one: the node routes them again.
-    pub(crate) redispatch: Vec<PendingRead>,
+    /// Requests the node routes again: reads and held requests of a group that stopped
+    /// leading, and requests released once the reads ahead of them were confirmed. Each
+    /// connection's requests are in the order it sent them.
+    pub(crate) redispatch: Vec<(RequestKey, Call)>,
     /// Set when some group's role, term or leader changed.
     pub(crate) role_changed: bool,
 }

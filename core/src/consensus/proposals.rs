@@ -55,36 +55,46 @@ impl Proposals {
 
     /// The entry at `index` from `term` applied with `reply` (none: a plain `OK`): answers the
     /// proposal waiting at that index, if any, with it, or as not committed if the proposal was
-    /// of another term (a new leader overwrote it).
+    /// of another term (a new leader overwrote it). Returns the request it answered.
     pub(super) fn on_applied(
         &mut self,
         index: u64,
         term: u64,
         reply: Option<Reply>,
         out: &mut Outbox,
-    ) {
-        if let Some(proposed) = self.by_index.remove(&index) {
-            let reply = if proposed.term == term {
-                reply.unwrap_or_else(Reply::ok)
-            } else {
-                not_committed()
-            };
-            out.completions.push((proposed.key, reply));
-        }
+    ) -> Option<RequestKey> {
+        let proposed = self.by_index.remove(&index)?;
+        let reply = if proposed.term == term {
+            reply.unwrap_or_else(Reply::ok)
+        } else {
+            not_committed()
+        };
+        out.completions.push((proposed.key, reply));
+        Some(proposed.key)
+    }
+
+    /// Whether this node proposed the entry at `index` in `term` and is still waiting for it.
+    pub(super) fn is_waiting(&self, index: u64, term: u64) -> bool {
+        self.by_index
+            .get(&index)
+            .is_some_and(|proposed| proposed.term == term)
     }
 
     /// A snapshot install skipped every entry up to `index`: the proposals waiting there are
-    /// answered, since this node will never apply them.
-    pub(super) fn skip_through(&mut self, index: u64, out: &mut Outbox) {
+    /// answered, since this node will never apply them. Returns the requests it answered.
+    pub(super) fn skip_through(&mut self, index: u64, out: &mut Outbox) -> Vec<RequestKey> {
         let skipped: Vec<u64> = self
             .by_index
             .range(..=index)
             .map(|(index, _)| *index)
             .collect();
+        let mut keys = Vec::with_capacity(skipped.len());
         for index in skipped {
             let proposed = self.by_index.remove(&index).expect("listed above");
             out.completions.push((proposed.key, skipped_by_snapshot()));
+            keys.push(proposed.key);
         }
+        keys
     }
 }
 

@@ -1,26 +1,35 @@
 //! One group's ReadIndex queue (thesis §6.4): reads wait for a round, one round confirms every
 //! read that was waiting when it started, and confirmed reads are served once the state machine
-//! has applied up to the round's read index.
+//! has applied up to the round's read index (or their connection's floor, see
+//! [`super::order`], if that is later). A read may also ride on its connection's uncommitted
+//! write instead of a round: that write's commit confirms it.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use raft::{RawNode, ReadState, StateRole, INVALID_ID};
 
 use crate::consensus::group_config::GroupConfig;
 use crate::consensus::log_view::LogView;
-use crate::consensus::machine::Machine;
-use crate::consensus::outbox::{Outbox, RequestKey};
-use crate::ids::{GroupId, NodeId};
+use crate::consensus::outbox::RequestKey;
+use crate::ids::NodeId;
 use crate::kv::ReadKind;
-use crate::storage::Store;
 use crate::time::Instant;
 
 /// A read waiting in a group.
 #[derive(Clone, Debug)]
 pub(crate) struct PendingRead {
+    /// The connection and request it answers.
     pub(crate) key: RequestKey,
+    /// The read command.
     pub(crate) kind: ReadKind,
+    /// The connection's floor when the read arrived: the index of its last write then, 0 if
+    /// none. The read is served at or after it.
+    pub(crate) floor: u64,
+    /// `Some(term)` for a read that rides on its connection's write at `floor`, proposed by
+    /// this node as leader of `term`: confirmed only if this node still leads in `term` when
+    /// that entry applies. `None` for a read confirmed by a ReadIndex round.
+    pub(crate) rides: Option<u64>,
 }
 
 /// One ReadIndex round: every read that was waiting when it started, confirmed together.
@@ -41,15 +50,13 @@ struct ReadRound {
 pub(super) struct Reads {
     /// This node: the first half of every round's context.
     node: NodeId,
-    /// The group the reads are for, named in panic messages.
-    group: GroupId,
     /// Reads waiting for the next round, oldest first.
     waiting: VecDeque<PendingRead>,
     /// The round in flight, if any; at most one at a time.
     round: Option<ReadRound>,
-    /// Rounds confirmed at a read index, in the order raft-rs confirmed them, waiting for the
-    /// applied index to reach theirs.
-    confirmed: VecDeque<(u64, Vec<PendingRead>)>,
+    /// Confirmed reads (and riding ones) by the index they are served at, each index's in
+    /// arrival order, waiting for the applied index to reach theirs.
+    confirmed: BTreeMap<u64, Vec<PendingRead>>,
     /// Rounds started so far; the number of the latest round, so only ever grows.
     rounds_started: u64,
     #[cfg(feature = "planted-bugs")]
@@ -61,10 +68,9 @@ impl Reads {
     pub(super) fn new(config: &GroupConfig) -> Reads {
         Reads {
             node: config.node,
-            group: config.group,
             waiting: VecDeque::new(),
             round: None,
-            confirmed: VecDeque::new(),
+            confirmed: BTreeMap::new(),
             rounds_started: 0,
             #[cfg(feature = "planted-bugs")]
             planted_bug: config.planted_bug,
@@ -73,18 +79,22 @@ impl Reads {
 
     /// Queues a read for the next round.
     pub(super) fn queue(&mut self, read: PendingRead) {
+        debug_assert!(read.rides.is_none(), "a riding read needs no round");
         self.waiting.push_back(read);
+    }
+
+    /// Adds a read that rides on its connection's write at `read.floor`: it is served right
+    /// after that entry applies, if this node still leads in the term it proposed it in.
+    pub(super) fn ride(&mut self, read: PendingRead) {
+        debug_assert!(read.rides.is_some(), "only a riding read skips the round");
+        self.confirmed.entry(read.floor).or_default().push(read);
     }
 
     /// Reads waiting, in a round or confirmed: every read not answered yet.
     pub(super) fn pending(&self) -> usize {
         self.waiting.len()
             + self.round.as_ref().map_or(0, |round| round.reads.len())
-            + self
-                .confirmed
-                .iter()
-                .map(|(_, reads)| reads.len())
-                .sum::<usize>()
+            + self.confirmed.values().map(Vec::len).sum::<usize>()
     }
 
     /// Rounds started so far (batching: fewer rounds than reads).
@@ -95,15 +105,16 @@ impl Reads {
     /// Starts a ReadIndex round in `raw` for every waiting read, unless one is already in
     /// flight (then they wait for the next: one round confirms a whole batch). A leader waits
     /// until it has committed an entry of its term, a follower until it knows a leader.
+    /// Returns the reads it confirmed at once, which only the planted bug does.
     pub(super) fn start_round(
         &mut self,
         now: Instant,
         raw: &mut RawNode<LogView>,
         // Only the planted bug answers at the applied index.
         #[cfg_attr(not(feature = "planted-bugs"), allow(unused_variables))] applied_index: u64,
-    ) {
+    ) -> Vec<RequestKey> {
         if self.round.is_some() || self.waiting.is_empty() {
-            return;
+            return Vec::new();
         }
         let raft = &raw.raft;
         #[cfg(feature = "planted-bugs")]
@@ -111,21 +122,25 @@ impl Reads {
             && raft.state == StateRole::Leader
         {
             // Planted: a leader answers from its own state without confirming it still leads.
-            let reads = self.waiting.drain(..).collect();
-            self.confirmed.push_back((applied_index, reads));
-            return;
+            let reads: Vec<PendingRead> = self.waiting.drain(..).collect();
+            let keys = reads.iter().map(|read| read.key).collect();
+            self.confirmed
+                .entry(applied_index)
+                .or_default()
+                .extend(reads);
+            return keys;
         }
         match raft.state {
             StateRole::Leader => {
                 // raft-rs silently drops a ReadIndex until the leader has committed an entry
                 // of its own term (thesis §6.4): wait for that.
                 if raft.raft_log.term(raft.raft_log.committed).ok() != Some(raft.term) {
-                    return;
+                    return Vec::new();
                 }
             }
             _ => {
                 if raft.leader_id == INVALID_ID {
-                    return;
+                    return Vec::new();
                 }
             }
         }
@@ -140,19 +155,27 @@ impl Reads {
             reads,
             started_at: now,
         });
+        Vec::new()
     }
 
     /// Takes in a `ReadState` from a Ready: if it answers the round in flight, that round is
-    /// confirmed at its index. Others (from a round given up on) are ignored.
-    pub(super) fn on_read_state(&mut self, read_state: ReadState) {
+    /// confirmed at its index (each read at its floor, if later). Others (from a round given up
+    /// on) are ignored. Returns the requests it confirmed.
+    pub(super) fn on_read_state(&mut self, read_state: ReadState) -> Vec<RequestKey> {
         let matches = self
             .round
             .as_ref()
             .is_some_and(|round| round.ctx == read_state.request_ctx);
-        if matches {
-            let round = self.round.take().expect("checked above");
-            self.confirmed.push_back((read_state.index, round.reads));
+        if !matches {
+            return Vec::new();
         }
+        let round = self.round.take().expect("checked above");
+        let keys = round.reads.iter().map(|read| read.key).collect();
+        for read in round.reads {
+            let at = read_state.index.max(read.floor);
+            self.confirmed.entry(at).or_default().push(read);
+        }
+        keys
     }
 
     /// Gives up on the round in flight, if any: its reads go back to the front of the queue, in
@@ -176,42 +199,37 @@ impl Reads {
         }
     }
 
-    /// Takes the waiting reads that need a leader (for a node that just lost leadership), in
-    /// their order; the others keep waiting.
+    /// Takes the reads a node that just lost leadership can no longer serve, in their order:
+    /// waiting reads that need a leader, and reads riding on a write (the write's commit, if it
+    /// comes, is no longer this node's doing). The others stay.
     pub(super) fn take_needing_leader(&mut self) -> Vec<PendingRead> {
-        let (moved, kept): (Vec<_>, Vec<_>) = self
+        let (mut moved, kept): (Vec<_>, Vec<_>) = self
             .waiting
             .drain(..)
             .partition(|read| read.kind.needs_leader());
         self.waiting = kept.into();
+        for reads in self.confirmed.values_mut() {
+            let (riding, confirmed): (Vec<_>, Vec<_>) =
+                reads.drain(..).partition(|read| read.rides.is_some());
+            *reads = confirmed;
+            moved.extend(riding);
+        }
+        self.confirmed.retain(|_, reads| !reads.is_empty());
         moved
     }
 
-    /// Serves every confirmed round whose read index `applied_index` has reached, in order,
-    /// from `machine` (a data group's keyspace) over `store`.
-    ///
-    /// # Panics
-    /// If a read reaches a group that is not a data group.
-    pub(super) fn serve_confirmed(
-        &mut self,
-        applied_index: u64,
-        machine: &Machine,
-        store: &dyn Store,
-        out: &mut Outbox,
-    ) {
+    /// Takes the confirmed (and riding) reads whose index `applied_index` has reached, in
+    /// order, to be served now.
+    pub(super) fn take_due(&mut self, applied_index: u64) -> Vec<PendingRead> {
+        let mut due = Vec::new();
         while self
             .confirmed
-            .front()
+            .first_key_value()
             .is_some_and(|(index, _)| *index <= applied_index)
         {
-            let (_, reads) = self.confirmed.pop_front().expect("checked above");
-            let Machine::Data(keyspace) = machine else {
-                panic!("group {}: client reads go to data groups", self.group);
-            };
-            for read in reads {
-                let reply = read.kind.serve(keyspace, store);
-                out.completions.push((read.key, reply));
-            }
+            let (_, reads) = self.confirmed.pop_first().expect("checked above");
+            due.extend(reads);
         }
+        due
     }
 }

@@ -51,6 +51,18 @@ impl<'a> ApplyContext<'a> {
         value
     }
 
+    /// The record of `key` in `cf` as this pass has left it so far, without remembering it:
+    /// what a read served between two entries of the pass sees.
+    pub(crate) fn peek(&self, cf: ColumnFamily, key: &[u8]) -> Option<Vec<u8>> {
+        match self.overlay.get(key) {
+            Some(value) => value.clone(),
+            None => self
+                .store
+                .get(cf, key)
+                .unwrap_or_else(|e| panic!("reading {cf} while applying: {e}")),
+        }
+    }
+
     /// Records a put.
     pub(crate) fn put(&mut self, cf: ColumnFamily, key: Vec<u8>, value: Vec<u8>) {
         self.overlay.insert(key.clone(), Some(value.clone()));
@@ -113,21 +125,46 @@ impl Writer<'_, '_> {
 }
 
 /// What a read command sees: the keyspace at the applied index, after a ReadIndex round
-/// confirmed that index.
+/// confirmed that index. Between two entries of an apply pass (a read a connection sent
+/// between two of its writes) it reads through the pass's changes.
 pub(crate) struct Reader<'a> {
     keyspace: &'a Keyspace,
-    store: &'a dyn Store,
+    source: Source<'a>,
+}
+
+/// Where a [`Reader`] finds records.
+enum Source<'a> {
+    /// The store, as the last apply pass left it.
+    Store(&'a dyn Store),
+    /// An apply pass in progress.
+    Pass(&'a ApplyContext<'a>),
 }
 
 impl<'a> Reader<'a> {
     /// Reads `keyspace` through `store`.
     pub(crate) fn new(keyspace: &'a Keyspace, store: &'a dyn Store) -> Reader<'a> {
-        Reader { keyspace, store }
+        Reader {
+            keyspace,
+            source: Source::Store(store),
+        }
+    }
+
+    /// Reads `keyspace` as the apply pass `cx` has left it so far.
+    pub(crate) fn mid_pass(keyspace: &'a Keyspace, cx: &'a ApplyContext<'a>) -> Reader<'a> {
+        Reader {
+            keyspace,
+            source: Source::Pass(cx),
+        }
     }
 
     /// The value of `key`.
     pub(crate) fn get(&self, key: &[u8]) -> Option<Bytes> {
-        self.keyspace.get(self.store, key)
+        match self.source {
+            Source::Store(store) => self.keyspace.get(store, key),
+            Source::Pass(cx) => cx
+                .peek(ColumnFamily::DataKv, &self.keyspace.range.key(key))
+                .map(|record| decode_value(&record)),
+        }
     }
 
     /// Number of live keys.

@@ -1,9 +1,8 @@
 //! Reads a data group serves once a ReadIndex round has confirmed them.
 
 use crate::cmd::{Call, Run};
-use crate::kv::{Keyspace, Reader};
+use crate::kv::{ApplyContext, Keyspace, Reader};
 use crate::reply::Reply;
-use crate::request::Request;
 use crate::storage::Store;
 
 /// A read command waiting for a ReadIndex confirmation before it may be answered.
@@ -29,16 +28,25 @@ impl ReadKind {
         self.0.spec().has_keys()
     }
 
-    /// The answer, read from `keyspace` once the group has applied up to the read index.
-    pub(crate) fn serve(&self, keyspace: &Keyspace, store: &dyn Store) -> Reply {
+    /// The answer, read from `keyspace` once the group has applied up to the read index:
+    /// from `store`, or from the apply pass `pass` when the read is served between two entries.
+    pub(crate) fn serve(
+        &self,
+        keyspace: &Keyspace,
+        store: &dyn Store,
+        pass: Option<&ApplyContext<'_>>,
+    ) -> Reply {
         let Run::Read { read, .. } = self.0.run() else {
             unreachable!("checked in ReadKind::new");
         };
-        read(self.0.args(), &Reader::new(keyspace, store))
+        match pass {
+            Some(cx) => read(self.0.args(), &Reader::mid_pass(keyspace, cx)),
+            None => read(self.0.args(), &Reader::new(keyspace, store)),
+        }
     }
 
-    /// The request again, for a node that must route it anew (it lost leadership).
-    pub(crate) fn into_request(self) -> Request {
-        Request::from(self.0)
+    /// The command again, for a node that must route it anew (it lost leadership).
+    pub(crate) fn into_call(self) -> Call {
+        self.0
     }
 }

@@ -317,6 +317,30 @@ impl Cluster {
         handle
     }
 
+    /// Sends `requests` to `node` on one connection, back to back, as a pipelining client
+    /// does: one new client, request ids 1, 2, ... in order, all handed to the node before any
+    /// reply is awaited.
+    pub fn send_pipeline(&mut self, node: NodeId, requests: Vec<Request>) -> Vec<RequestHandle> {
+        self.clients_started += 1;
+        let client = ClientId(self.clients_started);
+        let now = self.now;
+        let mut handles = Vec::with_capacity(requests.len());
+        for (i, request) in requests.into_iter().enumerate() {
+            let handle = RequestHandle {
+                node,
+                client,
+                id: RequestId(i as u64 + 1),
+            };
+            let target = self.members.get_mut(&node).expect("known node");
+            let live = target.node.as_mut().expect("requests go to running nodes");
+            live.handle_request(at(now), client, handle.id, request);
+            self.events += 1;
+            handles.push(handle);
+        }
+        self.drain(node);
+        handles
+    }
+
     /// The reply to `handle`, once it has come.
     pub fn reply(&self, handle: RequestHandle) -> Option<&Reply> {
         self.replies.get(&handle).map(|(reply, _)| reply)
