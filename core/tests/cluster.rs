@@ -808,3 +808,117 @@ fn a_pipelined_connection_sees_its_commands_in_the_order_sent() {
         },
     );
 }
+
+#[test]
+fn cluster_commands_describe_one_shard_led_by_the_raft_leader() {
+    // Goal: cluster-mode clients read the topology: CLUSTER SLOTS, SHARDS, INFO and MYID in
+    // Redis Cluster's shapes, the Raft leader as the master of every slot, on every node.
+    // Method: ask each node and check the replies field by field; then the slot commands.
+    for_each_seed(
+        "cluster_commands_describe_one_shard_led_by_the_raft_leader",
+        |seed| {
+            let mut cluster = cluster(seed);
+            let leader = leader_of(&mut cluster, DATA, &[]);
+            let hex = |id: NodeId| Reply::bulk(format!("{:040x}", id.0));
+            for node in cluster.node_ids() {
+                let Some(Reply::Array(ranges)) =
+                    cluster.call(node, command(&["CLUSTER", "SLOTS"]), 10 * SECOND)
+                else {
+                    panic!("CLUSTER SLOTS is not an array");
+                };
+                assert_eq!(ranges.len(), 1, "one slot range");
+                let Reply::Array(range) = &ranges[0] else {
+                    panic!("a range is an array")
+                };
+                assert_eq!(range[0], Reply::Integer(0));
+                assert_eq!(range[1], Reply::Integer(16383));
+                assert_eq!(range.len(), 2 + 3, "the master, then two replicas");
+                let Reply::Array(master) = &range[2] else {
+                    panic!("a node is an array")
+                };
+                assert!(matches!(&master[0], Reply::Bulk(host) if !host.is_empty()));
+                assert!(matches!(master[1], Reply::Integer(port) if port > 0));
+                assert_eq!(master[2], hex(leader), "node {node} lists the leader first");
+                assert_eq!(master[3], Reply::Map(Vec::new()));
+
+                let Some(Reply::Array(shards)) =
+                    cluster.call(node, command(&["CLUSTER", "SHARDS"]), 10 * SECOND)
+                else {
+                    panic!("CLUSTER SHARDS is not an array");
+                };
+                let Reply::Map(shard) = &shards[0] else {
+                    panic!("a shard is a map")
+                };
+                assert_eq!(shard[0].0, Reply::bulk("slots"));
+                assert_eq!(
+                    shard[0].1,
+                    Reply::Array(vec![Reply::Integer(0), Reply::Integer(16383)])
+                );
+                assert_eq!(shard[1].0, Reply::bulk("nodes"));
+                let Reply::Array(nodes) = &shard[1].1 else {
+                    panic!("nodes is an array")
+                };
+                assert_eq!(nodes.len(), 3);
+                let field = |node: &Reply, name: &str| -> Reply {
+                    let Reply::Map(fields) = node else {
+                        panic!("a shard node is a map")
+                    };
+                    fields
+                        .iter()
+                        .find(|(k, _)| *k == Reply::bulk(name.to_owned()))
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_else(|| panic!("no {name}"))
+                };
+                assert_eq!(field(&nodes[0], "id"), hex(leader));
+                assert_eq!(field(&nodes[0], "role"), Reply::bulk("master"));
+                assert_eq!(field(&nodes[1], "role"), Reply::bulk("replica"));
+                for name in ["port", "ip", "endpoint", "replication-offset", "health"] {
+                    field(&nodes[2], name);
+                }
+
+                let Some(Reply::Verbatim(info)) =
+                    cluster.call(node, command(&["CLUSTER", "INFO"]), 10 * SECOND)
+                else {
+                    panic!("CLUSTER INFO is not text");
+                };
+                let term = status(&cluster, node, DATA).term;
+                for line in [
+                    "cluster_state:ok".to_owned(),
+                    "cluster_slots_assigned:16384".to_owned(),
+                    "cluster_known_nodes:3".to_owned(),
+                    "cluster_size:1".to_owned(),
+                    format!("cluster_current_epoch:{term}"),
+                ] {
+                    assert!(
+                        info.split("\r\n").any(|l| l == line),
+                        "node {node}: no {line} in {info:?}"
+                    );
+                }
+                assert_eq!(
+                    cluster.call(node, command(&["CLUSTER", "MYID"]), 10 * SECOND),
+                    Some(hex(node))
+                );
+            }
+            assert_eq!(
+                cluster.call(leader, set("foo", "1"), 10 * SECOND),
+                Some(Reply::ok())
+            );
+            assert_eq!(
+                cluster.call(
+                    leader,
+                    command(&["CLUSTER", "COUNTKEYSINSLOT", "12182"]),
+                    10 * SECOND
+                ),
+                Some(Reply::Integer(1))
+            );
+            assert_eq!(
+                cluster.call(
+                    leader,
+                    command(&["CLUSTER", "GETKEYSINSLOT", "12182", "5"]),
+                    10 * SECOND
+                ),
+                Some(Reply::Array(vec![bulk("foo")]))
+            );
+        },
+    );
+}

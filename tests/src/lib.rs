@@ -41,13 +41,17 @@ pub fn seshat_bin() -> &'static Path {
     })
 }
 
-/// A free TCP port on 127.0.0.1 (bound, read, released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("binding 127.0.0.1:0")
-        .local_addr()
-        .unwrap()
-        .port()
+/// `count` distinct free TCP ports on 127.0.0.1 (bound, read, released). All are held until
+/// the last is read, so the kernel cannot hand out one port twice (which it may do for
+/// back-to-back bind-and-release calls).
+fn free_ports(count: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..count)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0"))
+        .collect();
+    listeners
+        .iter()
+        .map(|listener| listener.local_addr().unwrap().port())
+        .collect()
 }
 
 /// One node of a test cluster.
@@ -96,7 +100,10 @@ impl Cluster {
         let turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let bin = seshat_bin();
         let dir = tempfile::tempdir().expect("temp dir");
-        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let ports: Vec<(u16, u16)> = free_ports(2 * n as usize)
+            .chunks(2)
+            .map(|pair| (pair[0], pair[1]))
+            .collect();
         let members: Vec<String> = ports
             .iter()
             .enumerate()
@@ -153,7 +160,16 @@ impl Cluster {
     /// becomes a voter of every group on its own.
     pub fn add_joining_node(&mut self) -> usize {
         let id = self.nodes.len() as u64 + 1;
-        let (client, internal) = (free_port(), free_port());
+        let taken: Vec<u16> = self
+            .nodes
+            .iter()
+            .flat_map(|node| [node.client_port, node.internal_port])
+            .collect();
+        let fresh: Vec<u16> = free_ports(2 + taken.len())
+            .into_iter()
+            .filter(|port| !taken.contains(port))
+            .collect();
+        let (client, internal) = (fresh[0], fresh[1]);
         let dir = self._dir.path();
         let data_dir = dir.join(format!("node{id}"));
         let config = dir.join(format!("node{id}.toml"));

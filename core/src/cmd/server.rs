@@ -106,6 +106,9 @@ fn render_info(node: &Node, sections: &[String], connected_clients: u64) -> Stri
         }
         let _ = write!(info, "\r\n");
     }
+    if wants("cluster") {
+        let _ = write!(info, "# Cluster\r\ncluster_enabled:1\r\n\r\n");
+    }
     if wants("raft") {
         let _ = write!(info, "# Raft\r\n");
         for status in node.status() {

@@ -40,5 +40,8 @@ pub static COMMANDS: &[&CommandSpec] = &[
     &server::COMMAND,
     &server::CONFIG,
     &cluster::CLUSTER,
+    &cluster::READONLY,
+    &cluster::READWRITE,
+    &cluster::ASKING,
     &server::INFO,
 ];
