@@ -167,7 +167,7 @@ impl Node {
             let machine = if group.is_system() {
                 Machine::System(Directory::load(data, &*store)?)
             } else {
-                Machine::Data(Keyspace::load(data, &*store)?)
+                Machine::Data(Keyspace::load(data, &*store, config.value_bytes_max)?)
             };
             let group_config = GroupConfig {
                 node: config.id,

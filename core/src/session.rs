@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 
+use crate::cmd::transaction::{self, Queue};
 use crate::cmd::{Call, CommandLimits, Run};
 use crate::ids::ClientId;
 use crate::reply::{Protocol, Reply};
@@ -31,6 +32,8 @@ pub struct Session {
     pub(crate) protocol: Protocol,
     /// CLIENT SETNAME's name; `None` until one is set.
     pub(crate) name: Option<Bytes>,
+    /// The commands queued since MULTI; `None` outside a transaction.
+    pub(crate) transaction: Option<Queue>,
 }
 
 impl Session {
@@ -41,6 +44,7 @@ impl Session {
             limits,
             protocol: Protocol::Resp2,
             name: None,
+            transaction: None,
         }
     }
 
@@ -59,6 +63,9 @@ impl Session {
 
     /// Handles one command's arguments. `connected_clients` is reported by INFO.
     pub fn handle_args(&mut self, args: Vec<Bytes>, connected_clients: u64) -> Action {
+        if self.transaction.is_some() && !ends_queuing(&args) {
+            return transaction::queue(self, args);
+        }
         let call = match Call::parse(args, &self.limits) {
             Ok(call) => call,
             Err(reply) => return Action::Reply(reply),
@@ -74,6 +81,17 @@ impl Session {
             }
         }
     }
+}
+
+/// Whether a command inside MULTI runs at once instead of being queued (as in Redis: the
+/// commands that end or nest the transaction, and QUIT).
+fn ends_queuing(args: &[Bytes]) -> bool {
+    let Some(name) = args.first() else {
+        return false;
+    };
+    ["exec", "discard", "multi", "quit"]
+        .iter()
+        .any(|word| name.eq_ignore_ascii_case(word.as_bytes()))
 }
 
 #[cfg(test)]

@@ -247,6 +247,9 @@ fn copy(args: &[Bytes], db: &mut Writer<'_, '_>) -> Reply {
         Ok(replace) => replace,
         Err(reply) => return reply,
     };
+    if args[1] == args[2] {
+        return Reply::error("ERR source and destination objects are the same");
+    }
     let Some(value) = db.get(&args[1]) else {
         return Reply::Integer(0);
     };

@@ -5,7 +5,8 @@
 //! Each command, or small family, is one module that owns its spec, its parser and what it
 //! does: [`string`] (GET, SET, MGET, MSET, ...), [`substring`] (GETRANGE, SETRANGE), [`counter`] (INCR, DECRBY, ...), [`keys`]
 //! (DEL, EXISTS, TYPE, ...), [`server`] (DBSIZE, INFO, COMMAND, CONFIG), [`connection`]
-//! (PING, ECHO, QUIT, HELLO, SELECT, CLIENT) and [`cluster`] (CLUSTER).
+//! (PING, ECHO, QUIT, HELLO, SELECT, CLIENT), [`cluster`] (CLUSTER, READONLY, ...) and
+//! [`transaction`] (MULTI, EXEC, DISCARD).
 //! Adding a command is: a module (or a function in its family's module) with its spec, one
 //! line in [`COMMANDS`], and its tests.
 //!
@@ -23,6 +24,7 @@ mod slot;
 pub(crate) mod string;
 pub(crate) mod substring;
 mod table;
+pub(crate) mod transaction;
 
 pub(crate) use glob::glob_match;
 pub use slot::{crc16, key_hash_slot, SLOT_COUNT};
@@ -269,6 +271,21 @@ impl Call {
         Ok(Call { spec, args })
     }
 
+    /// Looks the command up and checks its arity and the size limits of its keys and
+    /// arguments, but not its arguments' syntax: what Redis checks when it queues a command
+    /// inside MULTI (the rest fails when the transaction runs, in its slot of EXEC's reply).
+    pub(crate) fn parse_to_queue(args: Vec<Bytes>, limits: &CommandLimits) -> Result<Call, Reply> {
+        let spec = Self::lookup(&args)?;
+        let call = Call { spec, args };
+        for key in call.keys() {
+            check_key(key, limits)?;
+        }
+        for arg in &call.args[1..] {
+            check_value(arg, limits)?;
+        }
+        Ok(call)
+    }
+
     /// The spec `args` invoke, with the arity checked (Redis checks arity before anything
     /// else, and names a subcommand `container|sub`).
     fn lookup(args: &[Bytes]) -> Result<&'static CommandSpec, Reply> {
@@ -293,9 +310,14 @@ impl Call {
     }
 
     /// Rebuilds a call from a committed log entry's arguments, without the client-facing
-    /// limits (they were checked before the entry was proposed).
+    /// limits (they were checked before the entry was proposed). A transaction's entry names
+    /// `exec`, which the table knows as the client-facing command: it is looked up apart.
     pub(crate) fn from_log(args: Vec<Bytes>) -> Option<Call> {
-        let spec = Self::lookup(&args).ok()?;
+        let spec = if args.first()?.eq_ignore_ascii_case(b"exec") {
+            &transaction::TRANSACTION
+        } else {
+            Self::lookup(&args).ok()?
+        };
         Some(Call { spec, args })
     }
 

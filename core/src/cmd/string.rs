@@ -301,6 +301,9 @@ pub(crate) static MSET: CommandSpec = CommandSpec {
     run: Run::Write {
         check: check_mset,
         apply: |args, db| {
+            if args.len().is_multiple_of(2) {
+                return super::wrong_arity("mset");
+            }
             for pair in args[1..].chunks_exact(2) {
                 db.put(&pair[0], &pair[1]);
             }
@@ -327,6 +330,9 @@ pub(crate) static MSETNX: CommandSpec = CommandSpec {
     run: Run::Write {
             check: check_msetnx,
             apply: |args, db| {
+                if args.len().is_multiple_of(2) {
+                    return super::wrong_arity("msetnx");
+                }
                 let pairs = args[1..].chunks_exact(2);
                 if pairs.clone().any(|pair| db.get(&pair[0]).is_some()) {
                     return Reply::Integer(0);

@@ -1,4 +1,4 @@
-//! Commands on part of a string: GETRANGE, SUBSTR and SETRANGE
+//! Commands on part of a string: GETRANGE, SUBSTR, SETRANGE and APPEND
 //! (<https://redis.io/docs/latest/commands/getrange/>).
 
 use bytes::Bytes;
@@ -67,6 +67,38 @@ pub(crate) static SETRANGE: CommandSpec = CommandSpec {
     run: Run::Write {
         check: check_setrange,
         apply: setrange,
+    },
+};
+
+/// `APPEND key value`: the value grows by `value` (a missing key starts empty); the new
+/// length.
+pub(crate) static APPEND: CommandSpec = CommandSpec {
+    name: "append",
+    arity: 3,
+    flags: &["write", "denyoom", "fast"],
+    keys: KeySpec::FIRST,
+    acl_categories: &["@write", "@string", "@fast"],
+    docs: Docs {
+        group: "string",
+        summary: "Appends a string to the value of a key. Creates the key if it doesn't exist.",
+        since: "2.0.0",
+        complexity: "O(1). The amortized time complexity is O(1) assuming the appended value is small and the already present value is of any size, since the dynamic string library used by Redis will double the free space available on every reallocation.",
+    },
+    subcommands: &[],
+    run: Run::Write {
+        check: |args, limits| {
+            check_key(&args[1], limits)?;
+            super::check_value(&args[2], limits)
+        },
+        apply: |args, db| {
+            let mut value = db.get(&args[1]).map(|v| v.to_vec()).unwrap_or_default();
+            if value.len() + args[2].len() > db.value_bytes_max() {
+                return string_too_long();
+            }
+            value.extend_from_slice(&args[2]);
+            db.put(&args[1], &value);
+            Reply::Integer(value.len() as i64)
+        },
     },
 };
 
@@ -140,8 +172,13 @@ fn setrange(args: &[Bytes], db: &mut Writer<'_, '_>) -> Reply {
     if patch.is_empty() {
         return Reply::Integer(old.map_or(0, |v| v.len() as i64));
     }
+    let Some(end) = offset
+        .checked_add(patch.len())
+        .filter(|&end| end <= db.value_bytes_max())
+    else {
+        return string_too_long();
+    };
     let mut value = old.map(|v| v.to_vec()).unwrap_or_default();
-    let end = offset + patch.len();
     if value.len() < end {
         value.resize(end, 0);
     }

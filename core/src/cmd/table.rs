@@ -1,7 +1,9 @@
 //! The one table of commands this server knows. Everything that asks "which commands are
 //! there, what are their keys, how do they run" reads it: the parser, routing, `COMMAND`.
 
-use crate::cmd::{cluster, connection, counter, keys, server, string, substring, CommandSpec};
+use crate::cmd::{
+    cluster, connection, counter, keys, server, string, substring, transaction, CommandSpec,
+};
 
 /// Every command this server accepts, one line each (a container's subcommands hang off its
 /// spec). `COMMAND` lists them in this order.
@@ -18,6 +20,7 @@ pub static COMMANDS: &[&CommandSpec] = &[
     &substring::GETRANGE,
     &substring::SUBSTR,
     &substring::SETRANGE,
+    &substring::APPEND,
     &counter::INCR,
     &counter::DECR,
     &counter::INCRBY,
@@ -44,4 +47,7 @@ pub static COMMANDS: &[&CommandSpec] = &[
     &cluster::READWRITE,
     &cluster::ASKING,
     &server::INFO,
+    &transaction::MULTI,
+    &transaction::EXEC,
+    &transaction::DISCARD,
 ];

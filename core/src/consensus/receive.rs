@@ -8,7 +8,6 @@ use raft::eraftpb::{Message, SnapshotMetadata};
 use crate::consensus::group::write;
 use crate::consensus::machine::Machine;
 use crate::ids::{GroupId, NodeId};
-use crate::kv::Keyspace;
 use crate::snapshot::{decode_pairs, SnapshotDescriptor, SnapshotId};
 use crate::storage::{ColumnFamily, DataRange, StateKey, Store, WriteBatch};
 use crate::system::Directory;
@@ -162,8 +161,8 @@ impl Receiver {
             metadata.index.to_be_bytes().to_vec(),
         );
         let machine = match machine {
-            Machine::Data(_) => {
-                let keyspace = Keyspace::installed(live, receiving.descriptor.pairs);
+            Machine::Data(old) => {
+                let keyspace = old.installed(live, receiving.descriptor.pairs);
                 keyspace.finish_pass(batch);
                 Machine::Data(keyspace)
             }

@@ -128,6 +128,18 @@ impl Writer<'_, '_> {
             .put(ColumnFamily::DataKv, stored_key, encode_value(value));
     }
 
+    /// The longest value a write may leave (`limits.max_value_size_bytes`, the same on every
+    /// node): commands that grow a value (SETRANGE, APPEND) check it when they apply.
+    pub(crate) fn value_bytes_max(&self) -> usize {
+        self.keyspace.value_bytes_max
+    }
+
+    /// A reader of the keyspace as this pass has left it so far (a read inside a
+    /// transaction).
+    pub(crate) fn reader(&self) -> Reader<'_> {
+        Reader::mid_pass(self.keyspace, self.cx)
+    }
+
     /// Removes `key`; whether it existed.
     pub(crate) fn delete(&mut self, key: &[u8]) -> bool {
         let stored_key = self.keyspace.range.key(key);
@@ -245,11 +257,18 @@ pub(crate) struct Keyspace {
     /// Live keys, kept in step with the data by every apply pass and stored beside the applied
     /// index, so DBSIZE never scans.
     key_count: u64,
+    /// The longest value a write may leave, bytes (see [`Writer::value_bytes_max`]).
+    value_bytes_max: usize,
 }
 
 impl Keyspace {
-    /// Opens the keyspace whose live data is `range`, as the store holds it.
-    pub(crate) fn load(range: DataRange, store: &dyn Store) -> crate::Result<Keyspace> {
+    /// Opens the keyspace whose live data is `range`, as the store holds it; writes may leave
+    /// values of up to `value_bytes_max` bytes.
+    pub(crate) fn load(
+        range: DataRange,
+        store: &dyn Store,
+        value_bytes_max: usize,
+    ) -> crate::Result<Keyspace> {
         let group = range.group;
         let key = StateKey::KeyCount.encode(group);
         let key_count = match store.get(ColumnFamily::raft_state(group), &key)? {
@@ -261,16 +280,19 @@ impl Keyspace {
             group,
             range,
             key_count,
+            value_bytes_max,
         })
     }
 
-    /// The keyspace a snapshot install leaves: `key_count` keys in `range`. The caller writes
-    /// the key count with [`Keyspace::finish_pass`] in the install batch.
-    pub(crate) fn installed(range: DataRange, key_count: u64) -> Keyspace {
+    /// The keyspace a snapshot install leaves in place of this one: `key_count` keys in
+    /// `range`. The caller writes the key count with [`Keyspace::finish_pass`] in the install
+    /// batch.
+    pub(crate) fn installed(&self, range: DataRange, key_count: u64) -> Keyspace {
         Keyspace {
             group: range.group,
             range,
             key_count,
+            value_bytes_max: self.value_bytes_max,
         }
     }
 
@@ -449,7 +471,7 @@ mod tests {
             // compare the mid-pass scan with a BTreeSet model.
             let group = GroupId(1);
             let mut store = MemStore::new();
-            let mut keyspace = Keyspace::load(DataRange::first(group), &store).unwrap();
+            let mut keyspace = Keyspace::load(DataRange::first(group), &store, 65_536).unwrap();
             let mut setup = ApplyContext::new(&store);
             let mut model = std::collections::BTreeSet::new();
             for k in &stored {
@@ -487,7 +509,7 @@ mod tests {
             // flushing passes at random points.
             let group = GroupId(1);
             let mut store = MemStore::new();
-            let mut keyspace = Keyspace::load(DataRange::first(group), &store).unwrap();
+            let mut keyspace = Keyspace::load(DataRange::first(group), &store, 65_536).unwrap();
             let mut model = BTreeMap::new();
             let mut pending: Option<WriteBatch> = None;
             let mut steps = steps;
@@ -517,7 +539,7 @@ mod tests {
             for (k, v) in &model {
                 prop_assert_eq!(keyspace.get(&store, k), Some(v.clone()));
             }
-            let reloaded = Keyspace::load(DataRange::first(group), &store).unwrap();
+            let reloaded = Keyspace::load(DataRange::first(group), &store, 65_536).unwrap();
             prop_assert_eq!(reloaded.key_count(), model.len() as u64);
         }
     }

@@ -24,6 +24,9 @@ pub struct NodeConfig {
     pub peer_client_addrs: BTreeMap<NodeId, String>,
     /// Number of data groups (shards). Phase 1: 1.
     pub data_groups: u64,
+    /// The longest value a write may leave, bytes (`limits.max_value_size_bytes`); it must be
+    /// the same on every node, since applying checks it.
+    pub value_bytes_max: usize,
     /// Length of one Raft tick.
     pub tick_interval: Duration,
     /// Ticks between leader heartbeats.
@@ -99,6 +102,7 @@ impl NodeConfig {
             },
             peer_client_addrs,
             data_groups: 1,
+            value_bytes_max: config.limits.max_value_size_bytes as usize,
             tick_interval,
             heartbeat_ticks,
             election_ticks_min,

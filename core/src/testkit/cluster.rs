@@ -125,6 +125,7 @@ impl Cluster {
                 BTreeMap::new()
             };
             let config = NodeConfig {
+                value_bytes_max: 65_536,
                 id,
                 client_addr: client_addr(id),
                 internal_addr: format!("node{}:7379", id.0),
