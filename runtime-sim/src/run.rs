@@ -102,6 +102,7 @@ pub fn bug_name(bug: PlantedBug) -> &'static str {
     match bug {
         PlantedBug::AckBeforeCommit => "ack-before-commit",
         PlantedBug::ReadWithoutReadIndex => "read-without-read-index",
+        PlantedBug::IgnoreConnectionOrder => "ignore-connection-order",
     }
 }
 
@@ -110,6 +111,7 @@ pub fn bug_by_name(name: &str) -> Option<PlantedBug> {
     [
         PlantedBug::AckBeforeCommit,
         PlantedBug::ReadWithoutReadIndex,
+        PlantedBug::IgnoreConnectionOrder,
     ]
     .into_iter()
     .find(|&bug| bug_name(bug) == name)
