@@ -44,7 +44,14 @@ pub struct RunOptions {
     pub clients: u64,
     /// Keys the clients share.
     pub keys: usize,
+    /// The most requests a client connection keeps in flight (each draws its own depth up to
+    /// it); `None` lets the seed choose, from 1 (no pipelining) to
+    /// [`PIPELINE_DEPTH_MAX`].
+    pub pipeline_depth_max: Option<usize>,
 }
+
+/// The deepest pipeline a seed may choose.
+pub const PIPELINE_DEPTH_MAX: usize = 8;
 
 impl Default for RunOptions {
     fn default() -> Self {
@@ -52,6 +59,7 @@ impl Default for RunOptions {
             planted_bug: None,
             clients: 4,
             keys: 5,
+            pipeline_depth_max: None,
         }
     }
 }
@@ -73,6 +81,9 @@ pub struct Report {
     pub indeterminate: usize,
     /// Snapshots the nodes installed from a leader, summed over the data group's nodes.
     pub snapshot_installs: u64,
+    /// The most requests a client connection kept in flight (the seed's choice, or the
+    /// options').
+    pub pipeline_depth_max: usize,
     /// The faults as played, one line each.
     pub faults: Vec<String>,
     /// Every check that failed, with why.
@@ -87,11 +98,16 @@ impl Report {
         self.failures.is_empty()
     }
 
-    /// The command that replays this run exactly.
-    pub fn reproduce(&self, planted_bug: Option<PlantedBug>) -> String {
-        let bug = planted_bug.map_or(String::new(), |bug| format!(" --plant {}", bug_name(bug)));
+    /// The command that replays this run, made with `options`, exactly.
+    pub fn reproduce(&self, options: &RunOptions) -> String {
+        let bug = options
+            .planted_bug
+            .map_or(String::new(), |bug| format!(" --plant {}", bug_name(bug)));
+        let depth = options
+            .pipeline_depth_max
+            .map_or(String::new(), |depth| format!(" --depth {depth}"));
         format!(
-            "scripts/sim.sh run --scenario {} --seed {}{bug}",
+            "scripts/sim.sh run --scenario {} --seed {}{bug}{depth}",
             self.scenario, self.seed
         )
     }
@@ -142,6 +158,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Report {
             answered: 0,
             indeterminate: 0,
             snapshot_installs: 0,
+            pipeline_depth_max: 0,
             faults: Vec::new(),
             failures: vec![format!("the simulation panicked: {message}")],
             trace_hash: 0,
@@ -236,6 +253,10 @@ async fn play(scenario: Scenario, seed: u64, options: RunOptions) -> Report {
             .unwrap_or(ClusterOptions::default().snapshot_interval_entries),
         ..ClusterOptions::default()
     };
+    // Drawn first, so that the rest of the run's randomness follows from the seed as before.
+    let depth_max = options
+        .pipeline_depth_max
+        .unwrap_or_else(|| thread_rng().gen_range(1..=PIPELINE_DEPTH_MAX));
     let mut cluster = SimCluster::start(&cluster_options);
     let mut failures = Vec::new();
     let schedule = if scenario.number == 0 {
@@ -272,6 +293,7 @@ async fn play(scenario: Scenario, seed: u64, options: RunOptions) -> Report {
         reply_timeout: REPLY_TIMEOUT,
         start,
         until: start + scenario.duration,
+        depth_max,
     };
     let clients: Vec<_> = (1..=options.clients)
         .map(|client| clients_node.spawn(run_client(client, workload.clone(), recording.clone())))
@@ -389,7 +411,10 @@ async fn play(scenario: Scenario, seed: u64, options: RunOptions) -> Report {
 
     if std::env::var_os("SESHAT_SIM_OPS").is_some() {
         for op in &recording.ops {
-            eprintln!("{op:?}");
+            match recording.history.get(op.id) {
+                Some(record) => eprintln!("{op:?} {record}"),
+                None => eprintln!("{op:?}"),
+            }
         }
     }
     let operations = recording.ops.len();
@@ -429,6 +454,7 @@ async fn play(scenario: Scenario, seed: u64, options: RunOptions) -> Report {
         answered,
         indeterminate,
         snapshot_installs,
+        pipeline_depth_max: depth_max,
         faults,
         failures,
         trace_hash,
@@ -551,7 +577,7 @@ pub fn describe(report: &Report) -> String {
     let _ = writeln!(
         text,
         "scenario={} seed={} simulated={:.1}s ops={} answered={} indeterminate={} \
-         snapshot_installs={} trace={:016x} {}",
+         snapshot_installs={} depth_max={} trace={:016x} {}",
         report.scenario,
         report.seed,
         report.simulated.as_secs_f64(),
@@ -559,6 +585,7 @@ pub fn describe(report: &Report) -> String {
         report.answered,
         report.indeterminate,
         report.snapshot_installs,
+        report.pipeline_depth_max,
         report.trace_hash,
         if report.passed() { "PASS" } else { "FAIL" },
     );

@@ -58,7 +58,7 @@ fn passes_with(name: &str, regressions: &[u64]) {
         let report = run(&scenario, seed, &options);
         if !report.passed() {
             print!("{}", describe(&report));
-            println!("reproduce: {}", report.reproduce(None));
+            println!("reproduce: {}", report.reproduce(&options));
             failed.push(seed);
         }
     }
