@@ -135,7 +135,31 @@ pub fn bug_by_name(name: &str) -> Option<PlantedBug> {
 
 /// Runs `scenario` with `seed` in a fresh simulation. A panic anywhere in the simulation (a
 /// node's assertion, say) becomes a failure of the report.
+///
+/// Each simulation runs on a thread of its own. std draws a thread's `HashMap` keys once, at
+/// the thread's first `HashMap`, and madsim can make that draw come from the seed only if it
+/// has not happened yet (otherwise it warns "failed to initialize std random state"). On a
+/// thread that built one before (tracing's setup in `seshat-sim`, the test harness, an earlier
+/// run of a sweep), the keys were the OS's, and iteration over hash maps in the nodes'
+/// dependencies could differ from one replay to the next.
 pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Report {
+    let (owned, options) = (scenario.clone(), options.clone());
+    let simulation = std::thread::Builder::new()
+        .name(format!("sim-{}-{seed}", scenario.name))
+        .stack_size(SIMULATION_STACK_BYTES)
+        .spawn(move || simulate(&owned, seed, &options))
+        .expect("the OS starts the simulation's thread");
+    simulation
+        .join()
+        .unwrap_or_else(|panic| panicked(scenario, seed, &*panic))
+}
+
+/// The stack of a simulation's thread: the nodes' tasks run on it, and a spawned thread's
+/// default (2 MiB) is less than the main thread's (8 MiB) that runs used to get.
+const SIMULATION_STACK_BYTES: usize = 8 << 20;
+
+/// [`run`], on the current thread.
+fn simulate(scenario: &Scenario, seed: u64, options: &RunOptions) -> Report {
     let mut config = madsim::Config::default();
     config.net.send_latency = scenario.network.latency.0..scenario.network.latency.1;
     config.net.packet_loss_rate = scenario.network.loss;
@@ -144,26 +168,29 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Report {
     let played = std::panic::catch_unwind(AssertUnwindSafe(|| {
         runtime.block_on(play(scenario.clone(), seed, options.clone()))
     }));
-    played.unwrap_or_else(|panic| {
-        let message = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "a panic without a message".to_owned());
-        Report {
-            scenario: scenario.name,
-            seed,
-            simulated: Duration::ZERO,
-            operations: 0,
-            answered: 0,
-            indeterminate: 0,
-            snapshot_installs: 0,
-            pipeline_depth_max: 0,
-            faults: Vec::new(),
-            failures: vec![format!("the simulation panicked: {message}")],
-            trace_hash: 0,
-        }
-    })
+    played.unwrap_or_else(|panic| panicked(scenario, seed, &*panic))
+}
+
+/// The report of a run that panicked with `panic`.
+fn panicked(scenario: &Scenario, seed: u64, panic: &(dyn std::any::Any + Send)) -> Report {
+    let message = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a panic without a message".to_owned());
+    Report {
+        scenario: scenario.name,
+        seed,
+        simulated: Duration::ZERO,
+        operations: 0,
+        answered: 0,
+        indeterminate: 0,
+        snapshot_installs: 0,
+        pipeline_depth_max: 0,
+        faults: Vec::new(),
+        failures: vec![format!("the simulation panicked: {message}")],
+        trace_hash: 0,
+    }
 }
 
 /// A change in one node's view of the data group.
