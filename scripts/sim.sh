@@ -3,8 +3,8 @@
 # target dir (target/sim) and never invalidates the normal build.
 #
 #   scripts/sim.sh test [cargo test args]      the simulation tests (scripts/test.sh runs them)
-#   scripts/sim.sh run --scenario NAME --seed N [--plant BUG]    replay one run exactly
-#   scripts/sim.sh sweep [--scenario NAME] [--seeds 1000] [--first 0] [--plant BUG]
+#   scripts/sim.sh run --scenario NAME --seed N [--plant BUG] [--depth N]   replay one run exactly
+#   scripts/sim.sh sweep [--scenario NAME] [--seeds 1000] [--first 0] [--plant BUG] [--depth N]
 #   scripts/sim.sh list                        the scenarios
 #
 # `run`, `sweep` and `list` use a release build (about 100x faster than debug); a seed replays

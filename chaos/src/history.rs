@@ -6,6 +6,13 @@
 //! [`History::fail`] (a reply that proves the operation did not take effect, such as a
 //! "not leader" error from a node that never proposed it).
 //!
+//! Every operation is sent on a connection, and a connection's operations take effect in the
+//! order they were sent, as Redis promises for the commands of one connection, pipelined or
+//! not. A client that waits for each reply uses [`History::invoke`], which keeps one connection
+//! per client; a pipelining client opens connections with [`History::connect`] and sends on
+//! them with [`History::send`], several operations in flight on each, their replies read in
+//! the order sent.
+//!
 //! ```
 //! use seshat_chaos::{ClientId, History, Operation, Output};
 //!
@@ -18,14 +25,19 @@
 //! assert_eq!(history.len(), 2);
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
 use bytes::Bytes;
 
-/// A simulated client: a loop that has at most one operation in flight.
+/// A simulated client: a loop that sends operations on one connection after another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ClientId(pub u64);
+
+/// One connection of a client, unique within a [`History`]: its operations take effect in the
+/// order they were sent (invoked), whether the client waited for each reply or pipelined them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnectionId(pub u64);
 
 /// An operation of one [`History`], in the order the operations were invoked. Ids stay the same
 /// in the sub-histories that [`History::for_key`] returns, so a failure report can name them.
@@ -52,6 +64,13 @@ pub enum Operation {
         /// The key removed.
         key: Bytes,
     },
+    /// `INCR key`: the key's value as a decimal 64-bit integer (absent counts as 0) plus one,
+    /// stored and answered; refused, with no change, if the value is no such integer or is
+    /// `i64::MAX` (see [`integer`]).
+    Incr {
+        /// The counter.
+        key: Bytes,
+    },
 }
 
 impl Operation {
@@ -73,23 +92,46 @@ impl Operation {
         Operation::Del { key: key.into() }
     }
 
+    /// An `INCR key`.
+    pub fn incr(key: impl Into<Bytes>) -> Self {
+        Operation::Incr { key: key.into() }
+    }
+
     /// The one key this operation reads or writes.
     pub fn key(&self) -> &Bytes {
         match self {
-            Operation::Get { key } | Operation::Set { key, .. } | Operation::Del { key } => key,
+            Operation::Get { key }
+            | Operation::Set { key, .. }
+            | Operation::Del { key }
+            | Operation::Incr { key } => key,
         }
     }
 
+    /// Whether the operation may change the key (every kind but `GET`).
+    pub fn is_write(&self) -> bool {
+        !matches!(self, Operation::Get { .. })
+    }
+
     /// Whether `output` is the kind of answer this operation gives (a `GET` answers with an
-    /// optional value, a `SET` with nothing, a `DEL` with a boolean).
+    /// optional value, a `SET` with nothing, a `DEL` with a boolean, an `INCR` with an optional
+    /// integer).
     pub fn accepts(&self, output: &Output) -> bool {
         matches!(
             (self, output),
             (Operation::Get { .. }, Output::Get(_))
                 | (Operation::Set { .. }, Output::Set)
                 | (Operation::Del { .. }, Output::Del(_))
+                | (Operation::Incr { .. }, Output::Incr(_))
         )
     }
+}
+
+/// The value as `INCR` reads it: a decimal `i64` exactly as Redis's `string2ll` accepts it
+/// (an optional `-`, then digits with no leading zero, nothing else), which is exactly what
+/// `i64::to_string` writes.
+pub fn integer(value: &[u8]) -> Option<i64> {
+    let n: i64 = std::str::from_utf8(value).ok()?.parse().ok()?;
+    (n.to_string().as_bytes() == value).then_some(n)
 }
 
 /// What the store answered to a completed [`Operation`].
@@ -101,6 +143,10 @@ pub enum Output {
     Set,
     /// The answer to a `DEL`: whether the key was present (`:1`) or not (`:0`).
     Del(bool),
+    /// The answer to an `INCR`: the value after it, or `None` for Redis's refusal (`-ERR value
+    /// is not an integer or out of range`, or `-ERR increment or decrement would overflow`),
+    /// which changed nothing.
+    Incr(Option<i64>),
 }
 
 /// How an operation ended, as far as its client knows.
@@ -130,6 +176,8 @@ pub struct Record {
     pub id: OperationId,
     /// The client that invoked it.
     pub client: ClientId,
+    /// The connection it was sent on: it takes effect after the operations sent on it before.
+    pub connection: ConnectionId,
     /// What was asked.
     pub operation: Operation,
     /// When the request left the client, in nanoseconds of simulated time.
@@ -157,9 +205,22 @@ pub struct History {
     records: Vec<Record>,
     /// The id the next [`History::invoke`] hands out: one more than the largest id recorded.
     id_next: usize,
-    /// The operation each client has in flight. A client loop waits for one operation to end
-    /// before it invokes the next, so a second entry for the same client is a recording bug.
-    in_flight: BTreeMap<ClientId, OperationId>,
+    /// The number the next [`History::connect`] hands out.
+    connection_next: u64,
+    /// Every connection opened, with its client and what it has in flight.
+    connections: BTreeMap<ConnectionId, Connection>,
+    /// The connection [`History::invoke`] sends each client's operations on.
+    connection_of_client: BTreeMap<ClientId, ConnectionId>,
+}
+
+/// One connection of a [`History`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Connection {
+    client: ClientId,
+    /// The operations sent and not ended yet, oldest first: replies come in this order.
+    in_flight: VecDeque<OperationId>,
+    /// When the last operation was sent on it: the next one cannot be sent earlier.
+    sent_last_ns: u64,
 }
 
 impl History {
@@ -168,9 +229,11 @@ impl History {
         Self::default()
     }
 
-    /// Records that `client` sent `operation` at `invoked_ns`. Call it before the request
-    /// leaves, then end the operation with [`complete`](Self::complete),
-    /// [`timeout`](Self::timeout) or [`fail`](Self::fail).
+    /// Records that `client`, which waits for each reply before it sends the next request,
+    /// sent `operation` at `invoked_ns`. Call it before the request leaves, then end the
+    /// operation with [`complete`](Self::complete), [`timeout`](Self::timeout) or
+    /// [`fail`](Self::fail). All of a client's operations recorded this way are on one
+    /// connection, opened on its first.
     ///
     /// # Panics
     ///
@@ -181,18 +244,71 @@ impl History {
         invoked_ns: u64,
         operation: Operation,
     ) -> OperationId {
-        let id = OperationId(self.id_next);
-        let previous = self.in_flight.insert(client, id);
-        assert!(
-            previous.is_none(),
-            "client {} invoked {id} while {} was still in flight",
-            client.0,
-            previous.map_or(id, |previous| previous),
+        let connection = match self.connection_of_client.get(&client) {
+            Some(&connection) => connection,
+            None => {
+                let connection = self.connect(client);
+                self.connection_of_client.insert(client, connection);
+                connection
+            }
+        };
+        if let Some(previous) = self.connections[&connection].in_flight.front() {
+            panic!(
+                "client {} invoked {} while {previous} was still in flight",
+                client.0,
+                OperationId(self.id_next),
+            );
+        }
+        self.send(connection, invoked_ns, operation)
+    }
+
+    /// Opens a new connection for `client`, for [`send`](Self::send).
+    pub fn connect(&mut self, client: ClientId) -> ConnectionId {
+        let connection = ConnectionId(self.connection_next);
+        self.connection_next += 1;
+        self.connections.insert(
+            connection,
+            Connection {
+                client,
+                in_flight: VecDeque::new(),
+                sent_last_ns: 0,
+            },
         );
+        connection
+    }
+
+    /// Records that `operation` was sent on `connection` at `invoked_ns`, whatever else is in
+    /// flight on it (pipelining). It takes effect, if at all, after every operation sent on
+    /// the connection before it; end them in the order sent, as their replies come.
+    ///
+    /// # Panics
+    ///
+    /// If `connection` was not opened by [`connect`](Self::connect), or `invoked_ns` is before
+    /// the connection's previous send.
+    pub fn send(
+        &mut self,
+        connection: ConnectionId,
+        invoked_ns: u64,
+        operation: Operation,
+    ) -> OperationId {
+        let id = OperationId(self.id_next);
+        let open = self
+            .connections
+            .get_mut(&connection)
+            .unwrap_or_else(|| panic!("{id} was sent on {connection}, which was never opened"));
+        assert!(
+            invoked_ns >= open.sent_last_ns,
+            "{id} was sent on {connection} at {invoked_ns}, before the previous send at {}",
+            open.sent_last_ns,
+        );
+        open.sent_last_ns = invoked_ns;
+        open.in_flight.push_back(id);
+        let client = open.client;
         self.id_next += 1;
         self.records.push(Record {
             id,
             client,
+            connection,
             operation,
             invoked_ns,
             completion: Completion::InFlight,
@@ -204,8 +320,9 @@ impl History {
     ///
     /// # Panics
     ///
-    /// If `id` is not in flight, if `returned_ns` is before its invocation, or if `output` is
-    /// not the kind of answer its operation gives.
+    /// If `id` is not in flight, if an operation sent on its connection before it is, if
+    /// `returned_ns` is before its invocation, or if `output` is not the kind of answer its
+    /// operation gives.
     pub fn complete(&mut self, id: OperationId, returned_ns: u64, output: Output) {
         let record = self.end(id);
         assert!(
@@ -228,7 +345,7 @@ impl History {
     ///
     /// # Panics
     ///
-    /// If `id` is not in flight.
+    /// If `id` is not in flight, or an operation sent on its connection before it is.
     pub fn timeout(&mut self, id: OperationId) {
         self.end(id).completion = Completion::Timeout;
     }
@@ -238,7 +355,7 @@ impl History {
     ///
     /// # Panics
     ///
-    /// If `id` is not in flight.
+    /// If `id` is not in flight, or an operation sent on its connection before it is.
     pub fn fail(&mut self, id: OperationId) {
         self.end(id).completion = Completion::Failed;
     }
@@ -280,19 +397,28 @@ impl History {
             .filter(|record| keep(record))
             .cloned()
             .collect();
-        let in_flight = records
-            .iter()
-            .filter(|record| record.completion == Completion::InFlight)
-            .map(|record| (record.client, record.id))
-            .collect();
+        let mut connections = self.connections.clone();
+        for connection in connections.values_mut() {
+            connection.in_flight.clear();
+        }
+        for record in &records {
+            if record.completion == Completion::InFlight {
+                let connection = connections
+                    .get_mut(&record.connection)
+                    .expect("every record's connection was opened");
+                connection.in_flight.push_back(record.id);
+            }
+        }
         History {
             records,
             id_next: self.id_next,
-            in_flight,
+            connection_next: self.connection_next,
+            connections,
+            connection_of_client: self.connection_of_client.clone(),
         }
     }
 
-    /// Ends operation `id` on behalf of its client, which may then invoke another.
+    /// Ends operation `id` on behalf of its connection, whose next operation may end after it.
     fn end(&mut self, id: OperationId) -> &mut Record {
         let index = self
             .records
@@ -304,8 +430,18 @@ impl History {
             "{id} already ended as {:?}",
             record.completion,
         );
-        let removed = self.in_flight.remove(&record.client);
-        assert_eq!(removed, Some(id), "the in-flight table lost {id}");
+        let connection = self
+            .connections
+            .get_mut(&record.connection)
+            .expect("every record's connection was opened");
+        let oldest = connection.in_flight.pop_front();
+        assert_eq!(
+            oldest,
+            Some(id),
+            "{id} ended before {}, sent before it on {}",
+            oldest.map_or(id, |oldest| oldest),
+            record.connection,
+        );
         record
     }
 }
@@ -319,6 +455,12 @@ impl fmt::Display for OperationId {
 impl fmt::Display for ClientId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "client {}", self.0)
+    }
+}
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "conn {}", self.0)
     }
 }
 
@@ -337,6 +479,7 @@ impl fmt::Display for Operation {
             Operation::Get { key } => write!(f, "GET {}", Quoted(key)),
             Operation::Set { key, value } => write!(f, "SET {} {}", Quoted(key), Quoted(value)),
             Operation::Del { key } => write!(f, "DEL {}", Quoted(key)),
+            Operation::Incr { key } => write!(f, "INCR {}", Quoted(key)),
         }
     }
 }
@@ -348,13 +491,15 @@ impl fmt::Display for Output {
             Output::Get(None) => f.write_str("(nil)"),
             Output::Set => f.write_str("OK"),
             Output::Del(removed) => write!(f, "{}", u8::from(*removed)),
+            Output::Incr(Some(value)) => write!(f, "{value}"),
+            Output::Incr(None) => f.write_str("ERR not an integer"),
         }
     }
 }
 
 impl fmt::Display for Record {
-    /// One line: id, client, interval and exchange, e.g.
-    /// `#7  client 2  [1200, 1450]  SET "k" "v3" -> OK`.
+    /// One line: id, client, connection, interval and exchange, e.g.
+    /// `#7  client 2  conn 3  [1200, 1450]  SET "k" "v3" -> OK`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (interval, outcome) = match &self.completion {
             Completion::Returned {
@@ -380,9 +525,10 @@ impl fmt::Display for Record {
         // Padding through `{:<n}` keeps the columns aligned in a report.
         let id = self.id.to_string();
         let client = self.client.to_string();
+        let connection = self.connection.to_string();
         write!(
             f,
-            "{id:<6} {client:<10} {interval:<24} {} {outcome}",
+            "{id:<6} {client:<10} {connection:<8} {interval:<24} {} {outcome}",
             self.operation
         )
     }
@@ -452,6 +598,66 @@ mod tests {
     }
 
     #[test]
+    fn a_connection_keeps_several_in_flight_and_ends_them_in_order() {
+        // Goal: pipelining is recorded as sent. Method: three sends on one connection, ended
+        // in order; a second connection of the same client is independent.
+        let mut history = History::new();
+        let connection = history.connect(ClientId(1));
+        let other = history.connect(ClientId(1));
+        let first = history.send(connection, 10, Operation::set("k", "a"));
+        let second = history.send(connection, 10, Operation::get("k"));
+        let third = history.send(connection, 11, Operation::incr("k"));
+        let elsewhere = history.send(other, 12, Operation::del("k"));
+        history.complete(elsewhere, 13, Output::Del(true));
+        history.complete(first, 20, Output::Set);
+        history.fail(second);
+        history.timeout(third);
+        let connections: Vec<ConnectionId> = history.records().map(|r| r.connection).collect();
+        assert_eq!(connections, [connection, connection, connection, other]);
+        assert!(history.records().all(|record| record.client == ClientId(1)));
+    }
+
+    #[test]
+    #[should_panic(expected = "sent before it on conn 0")]
+    fn replies_on_a_connection_come_in_the_order_sent() {
+        // Goal: a recorder that reads a pipeline's replies out of order is caught.
+        let mut history = History::new();
+        let connection = history.connect(ClientId(1));
+        history.send(connection, 10, Operation::get("k"));
+        let second = history.send(connection, 10, Operation::get("k"));
+        history.complete(second, 20, Output::Get(None));
+    }
+
+    #[test]
+    #[should_panic(expected = "before the previous send")]
+    fn sends_on_a_connection_do_not_go_back_in_time() {
+        // Goal: the order sent is the order of the sends, in time as in ids.
+        let mut history = History::new();
+        let connection = history.connect(ClientId(1));
+        history.send(connection, 10, Operation::get("k"));
+        history.send(connection, 9, Operation::get("k"));
+    }
+
+    #[test]
+    fn integers_parse_as_redis_parses_them() {
+        // Goal: INCR's reading of a value matches Redis's string2ll. Method: edge cases.
+        for (text, value) in [
+            ("0", Some(0)),
+            ("-1", Some(-1)),
+            ("9223372036854775807", Some(i64::MAX)),
+            ("9223372036854775808", None),
+            ("-0", None),
+            ("01", None),
+            ("+1", None),
+            (" 1", None),
+            ("", None),
+            ("x", None),
+        ] {
+            assert_eq!(integer(text.as_bytes()), value, "{text:?}");
+        }
+    }
+
+    #[test]
     #[should_panic(expected = "cannot answer")]
     fn complete_rejects_an_output_of_the_wrong_kind() {
         // Goal: a GET cannot be answered with a DEL's boolean.
@@ -504,9 +710,9 @@ mod tests {
         history.fail(del);
         let rendered = history.to_string();
         let expected = concat!(
-            "  #0     client 1   [10, 20]                 SET \"k\" \"a\\n\" -> OK\n",
-            "  #1     client 2   [12, ...)                GET \"k\" -> ? (timed out)\n",
-            "  #2     client 3   [13, failed]             DEL \"k\" -> failed, did not take effect\n",
+            "  #0     client 1   conn 0   [10, 20]                 SET \"k\" \"a\\n\" -> OK\n",
+            "  #1     client 2   conn 1   [12, ...)                GET \"k\" -> ? (timed out)\n",
+            "  #2     client 3   conn 2   [13, failed]             DEL \"k\" -> failed, did not take effect\n",
         );
         assert_eq!(rendered, expected);
     }

@@ -3,7 +3,8 @@
 //!
 //! The simulator runs clients against a cluster under faults and records what each asked and
 //! what it was told in a [`History`]; [`check`] then says whether some single order of those
-//! operations, consistent with real time, explains every answer.
+//! operations, consistent with real time and with the order each connection sent its
+//! operations in, explains every answer.
 //!
 //! Like `seshat-core`, this crate has no I/O, threads, clocks or randomness: the same history
 //! gives the same [`Outcome`], explanation included, on every run, so it can run inside a
@@ -12,8 +13,19 @@
 //! # The model
 //!
 //! Each key is a register that starts absent. `GET key` returns its value or nothing,
-//! `SET key value` stores a value, and `DEL key` removes it and says whether it was present.
-//! Keys are independent, so the history is checked key by key (P-compositionality).
+//! `SET key value` stores a value, `DEL key` removes it and says whether it was present, and
+//! `INCR key` adds one to the decimal integer it holds (absent counts as 0) and answers the
+//! sum, or is refused and changes nothing if the value is no such integer. Keys are
+//! independent, so the history is checked key by key (P-compositionality).
+//!
+//! # Connection order
+//!
+//! A connection's operations take effect in the order it sent them, as Redis promises,
+//! pipelined or not: for a before b on one connection, a takes effect before b (if a takes
+//! effect at all). Pipelined requests overlap in real time, so linearizability alone would
+//! allow any order among them. The check enforces this order between operations of one
+//! connection on the same key, and a cheap consequence of it across keys ([`Deadline`]); see
+//! the `linearizability` module for what that leaves out.
 //!
 //! # How times are read
 //!
@@ -52,14 +64,25 @@
 //!     Outcome::Unknown { .. } => println!("too many overlapping operations to decide"),
 //! }
 //! assert!(!check(&history).is_linearizable());
+//!
+//! // A pipelining client: two requests in flight on one connection, replies in order.
+//! let mut history = History::new();
+//! let connection = history.connect(ClientId(3));
+//! let incr = history.send(connection, 0, Operation::incr("n"));
+//! let get = history.send(connection, 0, Operation::get("n"));
+//! history.complete(incr, 10, Output::Incr(Some(1)));
+//! history.complete(get, 10, Output::Get(None)); // missed its own connection's INCR
+//! assert!(!check(&history).is_linearizable());
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
 mod history;
-pub use history::{ClientId, Completion, History, Operation, OperationId, Output, Record};
+pub use history::{
+    integer, ClientId, Completion, ConnectionId, History, Operation, OperationId, Output, Record,
+};
 
 mod linearizability;
-pub use linearizability::{check, check_bounded, Explanation, Outcome, SEARCH_STEPS_MAX};
+pub use linearizability::{check, check_bounded, Deadline, Explanation, Outcome, SEARCH_STEPS_MAX};
 
 pub mod scenario;
 

@@ -160,7 +160,8 @@ pub enum Check {
         /// How long after the step the old leader may go on believing it leads.
         within: Duration,
     },
-    /// No write invoked between steps `from` and `to` is acknowledged (no majority is up).
+    /// No write invoked after step `from` is acknowledged before step `to` (no majority is up
+    /// in between).
     NoWriteAcknowledged {
         /// The step after which no majority is up.
         from: usize,

@@ -1,7 +1,9 @@
-//! The search for one key: Wing and Gong's walk with Lowe's memo, over a register model.
+//! The search for one key: Wing and Gong's walk with Lowe's memo, over a register model, with
+//! each connection's operations taking effect in the order they were sent.
 //!
 //! [`crate::linearizability`] explains the method and prepares the operations (one key, values
-//! turned into [`State`]s, unobservable timeouts dropped); this module only searches.
+//! turned into [`State`]s, unobservable timeouts dropped, places on their connections); this
+//! module only searches.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -14,9 +16,37 @@ pub(crate) type State = u32;
 /// The state of a key that does not exist (every key, at first).
 pub(crate) const ABSENT: State = 0;
 
-/// The state of a key that holds a value no completed `GET` returned (see
+/// The state of a key that holds a non-integer value no completed `GET` returned (see
 /// `linearizability::key_operations`).
 pub(crate) const UNREAD: State = 1;
+
+/// What `INCR` does in one state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Increment {
+    /// It stores and answers the integer of this state.
+    To(State),
+    /// It refuses: the value is no integer, or is `i64::MAX`. Nothing changes.
+    Refused,
+    /// It would make an integer no history of this key can reach (more `INCR`s than there
+    /// are): no linearization goes there.
+    Unreachable,
+}
+
+/// The register's transitions that depend on the values behind the states: what `INCR` does
+/// in each state, indexed by state.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Model {
+    pub(crate) increments: Vec<Increment>,
+}
+
+impl Model {
+    fn increment(&self, state: State) -> Increment {
+        self.increments
+            .get(state as usize)
+            .copied()
+            .unwrap_or(Increment::Unreachable)
+    }
+}
 
 /// One operation of the register model, with its values turned into [`State`]s.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -27,19 +57,42 @@ pub(crate) enum Step {
     Set(State),
     /// A `DEL` that returned whether the key was present, or `None` if its reply never came.
     Del(Option<bool>),
+    /// A completed `INCR` that answered the integer of this state.
+    Incr(State),
+    /// A completed `INCR` that was refused: the key held no integer (or `i64::MAX`).
+    IncrRefused,
+    /// An `INCR` whose reply never came.
+    IncrUnknown,
 }
 
 impl Step {
     /// The state after this step, or `None` if the register cannot give this output in
     /// `state`.
-    fn apply(self, state: State) -> Option<State> {
+    fn apply(self, state: State, model: &Model) -> Option<State> {
         match self {
             Step::Get(returned) => (state == returned).then_some(state),
             Step::Set(written) => Some(written),
             Step::Del(Some(true)) => (state != ABSENT).then_some(ABSENT),
             Step::Del(Some(false)) => (state == ABSENT).then_some(ABSENT),
             Step::Del(None) => Some(ABSENT),
+            Step::Incr(answered) => {
+                (model.increment(state) == Increment::To(answered)).then_some(answered)
+            }
+            Step::IncrRefused => (model.increment(state) == Increment::Refused).then_some(state),
+            Step::IncrUnknown => match model.increment(state) {
+                Increment::To(next) => Some(next),
+                Increment::Refused => Some(state),
+                Increment::Unreachable => None,
+            },
         }
+    }
+
+    /// Whether a completed operation of this kind leaves the state as it found it.
+    fn is_read(self) -> bool {
+        matches!(
+            self,
+            Step::Get(_) | Step::Del(Some(false)) | Step::IncrRefused
+        )
     }
 }
 
@@ -51,6 +104,31 @@ pub(crate) struct KeyOperation {
     pub(crate) invoked_ns: u64,
     /// `None` for an indeterminate operation: its return is at +infinity.
     pub(crate) returned_ns: Option<u64>,
+    /// Where it stands on its connection, among this key's operations searched.
+    pub(crate) place: Place,
+}
+
+/// An operation's place on its connection, counting only the operations of one key that the
+/// search has (so positions have no gaps).
+///
+/// The connection's operations take effect in the order sent: an operation may be
+/// linearized only once every earlier completed one of its connection is, and never after a
+/// later one of its connection (an earlier indeterminate one it passes has then not taken
+/// effect). With `placed` the position of the connection's latest linearized operation (0
+/// for none), the first condition is `after <= placed`, the second `placed < position`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Place {
+    /// The connection, numbered from 0 among those of the key.
+    pub(crate) connection: u32,
+    /// 1 for the connection's first operation on the key, then 2, 3, ...
+    pub(crate) position: u32,
+    /// The position of the latest completed operation sent before it on its connection, 0 if
+    /// none.
+    pub(crate) after: u32,
+    /// When that operation returned, if there is one.
+    pub(crate) after_returned_ns: Option<u64>,
+    /// Whether it is the connection's last operation on the key.
+    pub(crate) is_last: bool,
 }
 
 /// The end of the entry list, and "no node".
@@ -298,8 +376,19 @@ enum Cursor {
 /// invoked they stay candidates for good; walking past each of them after every step made long
 /// histories with many timeouts quadratic. They wait in `heads` instead, and the walk tries
 /// them when it reaches a return.
+///
+/// Connection order (see [`Place`]) is one more condition on every candidate. It leaves the
+/// memo sound: the latest linearized position of each connection is a function of the set of
+/// linearized operations, since a connection's operations are linearized in the order sent.
 pub(crate) struct Search<'a> {
     operations: &'a [KeyOperation],
+    /// What `INCR` does in each state.
+    model: &'a Model,
+    /// For each connection, the position of its latest linearized operation; 0 for none.
+    placed: Vec<u32>,
+    /// Whether some `INCR` whose reply never came is searched: then an indeterminate write may
+    /// be observed through it, after more than one step (see `admits`).
+    has_increment_unknown: bool,
     /// `nodes[HEAD]` is the sentinel; the calls and returns of completed operations follow in
     /// time order. At equal times calls come first, so an operation that returned at `t`
     /// overlaps one invoked at `t`; then by index, so the list is the same on every run.
@@ -320,6 +409,13 @@ pub(crate) struct Search<'a> {
     twins_next: Vec<usize>,
     /// The earliest twin not yet linearized of each chain, as (invocation time, operation):
     /// the indeterminate operations the search may linearize.
+    ///
+    /// With connection order, an earlier twin can go wherever a later one can, and rule out
+    /// nothing the later one would not, only if it is the last operation of its connection,
+    /// the one just before it there is completed (or there is none), and that one returned
+    /// before the later twin was invoked (so it is linearized whenever the later twin may
+    /// go). An operation that fails the first two is a chain of its own; one that fails the
+    /// third starts a new chain.
     heads: BTreeSet<(u64, usize)>,
     /// For each operation, whether it is indeterminate and its place in call order among its
     /// kind (see [`Linearized`]).
@@ -327,7 +423,7 @@ pub(crate) struct Search<'a> {
 }
 
 impl<'a> Search<'a> {
-    pub(crate) fn new(operations: &'a [KeyOperation]) -> Self {
+    pub(crate) fn new(operations: &'a [KeyOperation], model: &'a Model) -> Self {
         // (time, is_return, operation): calls before returns at equal times, then by index.
         let mut events: Vec<(u64, bool, usize)> = Vec::with_capacity(operations.len() * 2);
         // (time, operation): indeterminate calls in the order they would have in the list.
@@ -379,15 +475,37 @@ impl<'a> Search<'a> {
         let mut heads = BTreeSet::new();
         for (slot, &(invoked_ns, operation)) in indeterminate.iter().enumerate() {
             slots[operation] = (true, slot);
-            match twins_last.insert(operations[operation].step, operation) {
+            let place = operations[operation].place;
+            if !place.is_last || place.after + 1 != place.position {
+                heads.insert((invoked_ns, operation));
+                continue;
+            }
+            let previous = twins_last
+                .insert(operations[operation].step, operation)
+                .filter(|&previous| {
+                    let before = operations[previous].place.after_returned_ns;
+                    before.is_none_or(|returned_ns| returned_ns < invoked_ns)
+                });
+            match previous {
                 Some(previous) => twins_next[previous] = operation,
                 None => {
                     heads.insert((invoked_ns, operation));
                 }
             }
         }
+        let connections = operations
+            .iter()
+            .map(|operation| operation.place.connection as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let has_increment_unknown = operations
+            .iter()
+            .any(|operation| operation.step == Step::IncrUnknown);
         Search {
             operations,
+            model,
+            placed: vec![0; connections],
+            has_increment_unknown,
             nodes,
             call_nodes,
             return_nodes,
@@ -485,9 +603,9 @@ impl<'a> Search<'a> {
         // The state before the indeterminate write on top of the stack, while that write waits
         // for the completed operation that justifies it (see `admits`).
         let mut awaiting: Option<State> = None;
-        // The linearized operations, in order, each with `state` and `awaiting` before it and
-        // the cursor to go on from if it is undone.
-        let mut stack: Vec<(usize, State, Option<State>, Cursor)> = Vec::new();
+        // The linearized operations, in order, each with `state` and `awaiting` before it, the
+        // cursor to go on from if it is undone, and its connection's `placed` before it.
+        let mut stack: Vec<(usize, State, Option<State>, Cursor, u32)> = Vec::new();
         // The longest stack seen, for the report. `shared` entries at its front are also at the
         // front of `stack`, so updating it copies only what changed: amortised O(1) per step.
         let mut longest: Vec<usize> = Vec::new();
@@ -536,10 +654,11 @@ impl<'a> Search<'a> {
                     Ok((node.operation, Cursor::List(node.next)))
                 }
                 Cursor::Heads { bound, after } => {
-                    // An awaiting write admits only a completed operation next.
+                    // An awaiting write admits only a completed operation next, or an INCR
+                    // that carries its effect on (see `admits`).
                     let head = match awaiting {
-                        None => self.head_after(bound, after),
-                        Some(_) => None,
+                        Some(_) if !self.has_increment_unknown => None,
+                        _ => self.head_after(bound, after),
                     };
                     match head {
                         Some(head) => Ok((
@@ -563,7 +682,9 @@ impl<'a> Search<'a> {
                     if blocked.is_none() && stack.len() == longest.len() && shared == stack.len() {
                         blocked = bound;
                     }
-                    let Some((undone, state_before, awaiting_before, resume)) = stack.pop() else {
+                    let Some((undone, state_before, awaiting_before, resume, placed_before)) =
+                        stack.pop()
+                    else {
                         let prefix = Prefix {
                             operations: longest.iter().map(|&index| operations[index].id).collect(),
                             blocked: blocked.map(|index| operations[index].id),
@@ -573,6 +694,7 @@ impl<'a> Search<'a> {
                     shared = shared.min(stack.len());
                     state = state_before;
                     awaiting = awaiting_before;
+                    self.placed[operations[undone].place.connection as usize] = placed_before;
                     linearized.remove(undone);
                     self.unlift(undone);
                     if operations[undone].returned_ns.is_some() {
@@ -583,15 +705,24 @@ impl<'a> Search<'a> {
                 }
             };
 
-            let admitted = admits(&operations[operation], state, awaiting).filter(|&state_next| {
-                // An indeterminate write needs its observer next: look before stepping in.
-                operations[operation].returned_ns.is_some() || self.has_observer(state, state_next)
-            });
-            if let Some(state_next) = admitted {
-                let awaiting_next = operations[operation].returned_ns.is_none().then_some(state);
+            let admitted = self
+                .order_admits(operation)
+                .then(|| admits(&operations[operation], state, awaiting, self.model))
+                .flatten()
+                .filter(|&(state_next, awaiting_next)| {
+                    // An indeterminate write needs its observer next: look before stepping in.
+                    match (operations[operation].returned_ns, awaiting_next) {
+                        (None, Some(before)) => self.has_observer(before, state_next),
+                        _ => true,
+                    }
+                });
+            if let Some((state_next, awaiting_next)) = admitted {
                 linearized.insert(operation);
                 if memo.insert(&linearized, state_next, awaiting_next) {
-                    stack.push((operation, state, awaiting, cursor_next));
+                    let place = operations[operation].place;
+                    let placed = &mut self.placed[place.connection as usize];
+                    stack.push((operation, state, awaiting, cursor_next, *placed));
+                    *placed = place.position;
                     state = state_next;
                     awaiting = awaiting_next;
                     self.lift(operation);
@@ -613,13 +744,25 @@ impl<'a> Search<'a> {
         }
     }
 
+    /// Whether connection order lets `operation` be linearized now (see [`Place`]).
+    fn order_admits(&self, operation: usize) -> bool {
+        let place = self.operations[operation].place;
+        let placed = self.placed[place.connection as usize];
+        place.after <= placed && placed < place.position
+    }
+
     /// Whether a completed operation that `admits` would take right after an indeterminate
-    /// write from `state_before` to `state_after` could go next.
+    /// write from `state_before` to `state_after` could go next. Connection order is left
+    /// out, which only makes the answer yes more often. With an indeterminate `INCR` in the
+    /// search the observer may come later, after it, so the answer is always yes.
     fn has_observer(&self, state_before: State, state_after: State) -> bool {
+        if self.has_increment_unknown {
+            return true;
+        }
         let mut entry = self.nodes[HEAD].next;
         while entry != NIL && !self.nodes[entry].is_return {
             let operation = &self.operations[self.nodes[entry].operation];
-            if admits(operation, state_after, Some(state_before)).is_some() {
+            if admits(operation, state_after, Some(state_before), self.model).is_some() {
                 return true;
             }
             entry = self.nodes[entry].next;
@@ -627,25 +770,36 @@ impl<'a> Search<'a> {
         false
     }
 
-    /// A completed read (a `GET`, or a `DEL` that found nothing) that could go next, and how
-    /// many calls were looked at to find it.
+    /// A completed read (a `GET`, a `DEL` that found nothing, a refused `INCR`) that could go
+    /// next, and how many calls were looked at to find it.
     ///
     /// When there is one, the search linearizes it and tries nothing else here: if any
     /// linearization goes on from here, one goes on with this read first. Take one, and move
     /// the read to the front. Every operation that had to precede it is already placed (it is a
-    /// call before the first return), moving it earlier breaks no "must precede" of its own,
-    /// and it leaves the state as it found it, so everything after still sees what it saw.
-    /// (`admits` holds too: if an indeterminate write awaits, the read is its observer.)
-    /// Without this, every set of overlapping reads would be tried in every order.
+    /// call before the first return, and every operation sent before it on its connection is
+    /// linearized), moving it earlier breaks no "must precede" of its own, and it leaves the
+    /// state as it found it, so everything after still sees what it saw. (`admits` holds too:
+    /// if an indeterminate write awaits, the read is its observer, or a refused `INCR` that
+    /// leaves the wait as it was.) Without this, every set of overlapping reads would be tried
+    /// in every order.
+    ///
+    /// A read whose connection still has an unplaced operation sent before it is not taken
+    /// here, even when connection order admits it (that operation is indeterminate): taking it
+    /// would rule out that operation for good, which a linearization may need.
     fn read_admitted(&self, state: State, awaiting: Option<State>) -> (Option<usize>, u64) {
         let mut scanned = 0;
         let mut entry = self.nodes[HEAD].next;
         while entry != NIL && !self.nodes[entry].is_return {
             scanned += 1;
-            let operation = &self.operations[self.nodes[entry].operation];
-            let is_read = matches!(operation.step, Step::Get(_) | Step::Del(Some(false)));
-            if is_read && admits(operation, state, awaiting).is_some() {
-                return (Some(self.nodes[entry].operation), scanned);
+            let index = self.nodes[entry].operation;
+            let operation = &self.operations[index];
+            let place = operation.place;
+            let is_next = self.placed[place.connection as usize] + 1 == place.position;
+            if operation.step.is_read()
+                && is_next
+                && admits(operation, state, awaiting, self.model).is_some()
+            {
+                return (Some(index), scanned);
             }
             entry = self.nodes[entry].next;
         }
@@ -653,32 +807,55 @@ impl<'a> Search<'a> {
     }
 }
 
-/// The state after `operation` if the search may linearize it next, from `state`, with
-/// `awaiting` the state before an indeterminate write that was just linearized.
+/// The state after `operation`, and the awaiting state after it, if the search may linearize
+/// it next, from `state`, with `awaiting` the state the key would be in without an
+/// indeterminate write linearized just before (and carried through what followed it).
 ///
 /// Beyond the register model, this restricts where indeterminate writes go, which keeps each
 /// one from doubling the states the search visits (with it or without it before every later
-/// write). The restriction loses no history: take any linearization and repeatedly remove an
-/// indeterminate write X (it may not have happened) that is followed by nothing, by another
-/// write, or by a completed operation that accepts the state before X just as well (it then
-/// leaves the same state behind, since a GET leaves its input and a DEL leaves absence). The
-/// linearization stays valid, and in the end every indeterminate write is followed at once by a
-/// completed GET or DEL that accepts the state X made and rejects the state before X. So:
+/// write). The restriction loses no history. Take any linearization and repeatedly remove an
+/// indeterminate write X (it may not have happened) whose removal leaves a valid
+/// linearization; removing one keeps real-time and connection order among the rest. In the
+/// end, follow the key along two tracks from X on: the state with X and the state without it.
+/// They differ right after X (or X was removable), and they stay apart until a completed
+/// operation accepts the state with X and rejects the one without (or X was removable again).
+/// Until then only operations that accept both states and keep them apart can come: a `SET`
+/// or a `DEL` makes them meet, a `GET` or a completed `INCR` accepts only one integer (or
+/// absence and 0, which it maps to the same 1), so what is left is
+/// - a refused `INCR`, which accepts any two non-integers and keeps both, and
+/// - an indeterminate `INCR` that changes the state with X and leaves the tracks apart.
+///
+/// So:
 /// - an indeterminate write must change the state, and
-/// - while one awaits, only such a completed GET or DEL may come next.
-fn admits(operation: &KeyOperation, state: State, awaiting: Option<State>) -> Option<State> {
+/// - while one awaits, only a completed operation other than a `SET` that rejects the state
+///   without it may come next, or one of those two, which carry the wait on.
+fn admits(
+    operation: &KeyOperation,
+    state: State,
+    awaiting: Option<State>,
+    model: &Model,
+) -> Option<(State, Option<State>)> {
     let is_completed = operation.returned_ns.is_some();
-    match awaiting {
-        None => {
-            let state_next = operation.step.apply(state)?;
-            (is_completed || state_next != state).then_some(state_next)
+    let state_next = operation.step.apply(state, model)?;
+    let Some(state_before_write) = awaiting else {
+        return match is_completed {
+            true => Some((state_next, None)),
+            false => (state_next != state).then_some((state_next, Some(state))),
+        };
+    };
+    match (is_completed, operation.step) {
+        (true, Step::Set(_)) => None,
+        (true, step) => match step.apply(state_before_write, model) {
+            // It tells the two tracks apart: the write has its observer.
+            None => Some((state_next, None)),
+            Some(_) if step == Step::IncrRefused => Some((state, Some(state_before_write))),
+            Some(_) => None,
+        },
+        (false, Step::IncrUnknown) => {
+            let before_next = Step::IncrUnknown.apply(state_before_write, model)?;
+            (state_next != state && state_next != before_next)
+                .then_some((state_next, Some(before_next)))
         }
-        Some(state_before_write) => {
-            let is_observer = is_completed && !matches!(operation.step, Step::Set(_));
-            if !is_observer || operation.step.apply(state_before_write).is_some() {
-                return None;
-            }
-            operation.step.apply(state)
-        }
+        (false, _) => None,
     }
 }

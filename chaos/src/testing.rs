@@ -1,11 +1,13 @@
 //! Histories for tests, made by running clients against a reference model: linearizable by
-//! construction, and easy to corrupt.
+//! construction (connection order included), and easy to corrupt.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
-use crate::history::{ClientId, History, Operation, Output};
+use crate::history::{
+    integer, ClientId, Completion, ConnectionId, History, Operation, Output, Record,
+};
 
 /// splitmix64: a small seeded generator, so that the tests need no `rand`.
 pub(crate) struct Rng(u64);
@@ -42,10 +44,22 @@ pub(crate) enum End {
     Failed { returned_ns: u64 },
 }
 
+impl End {
+    fn at_ns(&self) -> u64 {
+        match self {
+            End::Returned { returned_ns, .. } | End::Failed { returned_ns } => *returned_ns,
+            End::Timeout { given_up_ns } => *given_up_ns,
+        }
+    }
+}
+
 /// One operation, before it is recorded.
 #[derive(Clone, Debug)]
 pub(crate) struct Planned {
     pub(crate) client: ClientId,
+    /// The client's connection it is sent on; a connection's operations are planned in the
+    /// order sent, their ends in the same order.
+    pub(crate) connection: u64,
     pub(crate) operation: Operation,
     pub(crate) invoked_ns: u64,
     pub(crate) end: End,
@@ -61,69 +75,106 @@ pub(crate) struct Workload {
     pub(crate) timeout_percent: u64,
     /// Chance in percent that an operation fails without taking effect.
     pub(crate) fail_percent: u64,
+    /// Requests a client keeps in flight on its connection: 1 waits for each reply.
+    pub(crate) depth: usize,
 }
 
-/// Clients, each with one operation at a time, against a map that applies each operation at
-/// one instant inside its interval: a linearizable history by construction.
+/// Clients, each with up to `depth` operations in flight on one connection (a new one after
+/// a timeout), against a map that applies each operation at one instant inside its interval,
+/// a connection's in the order sent: a linearizable history by construction.
 pub(crate) fn concurrent(workload: &Workload) -> Vec<Planned> {
+    /// One client's connection as the plan goes.
+    #[derive(Clone, Default)]
+    struct Client {
+        connection: u64,
+        next_invoke_ns: u64,
+        /// The ends of its operations in flight, oldest first (the last `depth` planned).
+        ends_ns: Vec<u64>,
+        effect_last_ns: u64,
+    }
     let mut rng = Rng::new(workload.seed);
-    let mut next_invoke_ns: Vec<u64> = (0..workload.clients).map(|_| rng.below(20)).collect();
+    let mut clients: Vec<Client> = (0..workload.clients)
+        .map(|_| Client {
+            next_invoke_ns: rng.below(20),
+            ..Client::default()
+        })
+        .collect();
     // (instant of effect, plan index): the order in which the model applies operations.
     let mut effects: Vec<(u64, usize)> = Vec::new();
     let mut plans: Vec<Planned> = Vec::with_capacity(workload.operations);
     let mut values_written = 0_u64;
     for index in 0..workload.operations {
-        let client = index as u64 % workload.clients;
-        let invoked_ns = next_invoke_ns[client as usize];
+        let client_number = index as u64 % workload.clients;
+        let client = &mut clients[client_number as usize];
+        // A request goes out once fewer than `depth` are in flight.
+        if client.ends_ns.len() >= workload.depth {
+            let oldest = client.ends_ns.remove(0);
+            client.next_invoke_ns = client.next_invoke_ns.max(oldest);
+        }
+        let invoked_ns = client.next_invoke_ns;
         let key = format!("k{}", rng.below(workload.keys));
-        let operation = match rng.below(10) {
-            0..=3 => Operation::get(key),
-            4..=7 => {
+        let operation = match rng.below(20) {
+            0..=7 => Operation::get(key),
+            8..=13 => {
                 values_written += 1;
                 Operation::set(key, format!("v{values_written}"))
             }
-            _ => Operation::del(key),
+            14..=16 => Operation::del(key),
+            _ => Operation::incr(key),
         };
         // Effect instants are distinct across clients (time * clients + client), so the model's
-        // order is unambiguous; they stay inside the operation's interval.
-        let effect_ns = invoked_ns + 1 + rng.below(40);
-        let returned_ns = effect_ns + rng.below(40);
+        // order is unambiguous; they stay inside the operation's interval and after the
+        // previous effect on the connection.
+        let effect_ns = (invoked_ns + 1 + rng.below(40)).max(client.effect_last_ns + 1);
+        let previous_end_ns = client.ends_ns.last().copied().unwrap_or(0);
+        let returned_ns = (effect_ns + rng.below(40)).max(previous_end_ns);
         let end = if rng.chance(workload.fail_percent) {
             End::Failed { returned_ns }
         } else if rng.chance(workload.timeout_percent) {
             if rng.chance(50) {
-                effects.push((effect_ns * workload.clients + client, index));
+                effects.push((effect_ns * workload.clients + client_number, index));
+                client.effect_last_ns = effect_ns;
             }
             End::Timeout {
-                given_up_ns: invoked_ns + 100,
+                given_up_ns: (invoked_ns + 100).max(returned_ns),
             }
         } else {
-            effects.push((effect_ns * workload.clients + client, index));
+            effects.push((effect_ns * workload.clients + client_number, index));
+            client.effect_last_ns = effect_ns;
             // The output is filled in below, once the model has run.
             End::Returned {
                 returned_ns,
                 output: Output::Set,
             }
         };
-        next_invoke_ns[client as usize] = match &end {
-            End::Returned { returned_ns, .. } | End::Failed { returned_ns } => *returned_ns,
-            End::Timeout { given_up_ns } => *given_up_ns,
-        } + rng.below(20);
+        let end_ns = end.at_ns();
         plans.push(Planned {
-            client: ClientId(client),
+            client: ClientId(client_number),
+            connection: client.connection,
             operation,
             invoked_ns,
-            end,
+            end: end.clone(),
         });
-    }
-    effects.sort_unstable();
-    let mut model: BTreeMap<Bytes, Bytes> = BTreeMap::new();
-    for (_, index) in effects {
-        let output = apply(&mut model, &plans[index].operation);
-        if let End::Returned { output: slot, .. } = &mut plans[index].end {
-            *slot = output;
+        if let End::Timeout { given_up_ns } = end {
+            // The client drops the connection: what it had in flight timed out with it, so
+            // the next operation goes on a new one, once every end is recorded.
+            let last = client.ends_ns.iter().copied().max().unwrap_or(0);
+            client.connection += 1;
+            client.ends_ns.clear();
+            client.next_invoke_ns = given_up_ns.max(last) + rng.below(20);
+            continue;
         }
+        client.ends_ns.push(end_ns);
+        client.next_invoke_ns = if workload.depth == 1 {
+            end_ns + rng.below(20)
+        } else {
+            invoked_ns + rng.below(10)
+        };
     }
+    // A timeout ends the operations in flight before it on its connection no later than it.
+    // They were planned with earlier ends, so nothing to fix.
+    effects.sort_unstable();
+    run_model(&mut plans, &effects);
     plans
 }
 
@@ -137,6 +188,7 @@ pub(crate) fn sequential(operations: &[Operation]) -> Vec<Planned> {
             let output = apply(&mut model, operation);
             Planned {
                 client: ClientId(index as u64 % 3),
+                connection: 0,
                 operation: operation.clone(),
                 invoked_ns: 10 * index as u64,
                 end: End::Returned {
@@ -157,6 +209,28 @@ pub(crate) fn apply(model: &mut BTreeMap<Bytes, Bytes>, operation: &Operation) -
             Output::Set
         }
         Operation::Del { key } => Output::Del(model.remove(key).is_some()),
+        Operation::Incr { key } => {
+            let current = model.get(key).map_or(Some(0), |value| integer(value));
+            match current.and_then(|n| n.checked_add(1)) {
+                Some(next) => {
+                    model.insert(key.clone(), Bytes::from(next.to_string()));
+                    Output::Incr(Some(next))
+                }
+                None => Output::Incr(None),
+            }
+        }
+    }
+}
+
+/// Runs the model over the operations that took effect, in `effects` order (sorted), and fills
+/// in the outputs of the completed ones.
+fn run_model(plans: &mut [Planned], effects: &[(u64, usize)]) {
+    let mut model: BTreeMap<Bytes, Bytes> = BTreeMap::new();
+    for &(_, index) in effects {
+        let output = apply(&mut model, &plans[index].operation);
+        if let End::Returned { output: slot, .. } = &mut plans[index].end {
+            *slot = output;
+        }
     }
 }
 
@@ -183,40 +257,46 @@ pub(crate) fn corrupt_read(plans: &mut [Planned], n: usize) -> Option<Bytes> {
 }
 
 /// Records the plans through the recorder API, invocations and ends interleaved in time order
-/// as a client loop would call them.
+/// as a client loop would call them, each plan's connection opened before its first send.
 pub(crate) fn record(plans: &[Planned]) -> History {
     // (time, 0 = end or 1 = invoke or 2 = end of an instant operation, plan index): a client's
     // previous operation ends before its next one starts, even at the same instant, and an
-    // operation that returns the instant it was invoked ends after it starts.
+    // operation that returns the instant it was invoked ends after it starts. A connection's
+    // operations are planned in order with ends that do not go back, so they end in order.
     let mut events: Vec<(u64, u8, usize)> = Vec::with_capacity(plans.len() * 2);
     for (index, plan) in plans.iter().enumerate() {
         events.push((plan.invoked_ns, 1, index));
-        let end_ns = match &plan.end {
-            End::Returned { returned_ns, .. } | End::Failed { returned_ns } => *returned_ns,
-            End::Timeout { given_up_ns } => *given_up_ns,
-        };
+        let end_ns = plan.end.at_ns();
         events.push((end_ns, if end_ns == plan.invoked_ns { 2 } else { 0 }, index));
     }
     events.sort_unstable();
     let mut history = History::new();
+    let mut connections: BTreeMap<(ClientId, u64), ConnectionId> = BTreeMap::new();
     let mut ids = vec![None; plans.len()];
     for (_, is_invoke, index) in events {
         let plan = &plans[index];
         if is_invoke == 1 {
-            ids[index] = Some(history.invoke(plan.client, plan.invoked_ns, plan.operation.clone()));
+            let connection = *connections
+                .entry((plan.client, plan.connection))
+                .or_insert_with(|| history.connect(plan.client));
+            ids[index] = Some(history.send(connection, plan.invoked_ns, plan.operation.clone()));
             continue;
         }
         let id = ids[index].expect("an operation ends after it starts");
-        match &plan.end {
-            End::Returned {
-                returned_ns,
-                output,
-            } => history.complete(id, *returned_ns, output.clone()),
-            End::Timeout { .. } => history.timeout(id),
-            End::Failed { .. } => history.fail(id),
-        }
+        end(&mut history, id, &plan.end);
     }
     history
+}
+
+fn end(history: &mut History, id: crate::history::OperationId, end: &End) {
+    match end {
+        End::Returned {
+            returned_ns,
+            output,
+        } => history.complete(id, *returned_ns, output.clone()),
+        End::Timeout { .. } => history.timeout(id),
+        End::Failed { .. } => history.fail(id),
+    }
 }
 
 /// Makes the `n`th completed `GET` (wrapping around) whose key was set at least twice before it
@@ -259,57 +339,98 @@ pub(crate) fn stale_read(plans: &mut [Planned], n: usize) -> Option<Bytes> {
     Some(key)
 }
 
-/// A history of at most `operations_max` operations over keys "a" and "b" with values "x" and
-/// "y", one client per operation (so any overlap is possible). Made linearizable by
-/// construction, with timeouts (the given chance, in percent; half of them took effect) and
-/// failures; then, half the time, the output of one completed GET or DEL is changed.
+/// A history of at most `operations_max` operations over keys "a" and "b" with values "x",
+/// "y" and "1" (an integer, as `INCR`s make), on a few connections that pipeline (so any
+/// overlap is possible, and one connection's operations may overlap each other). Made
+/// linearizable by construction, connection order included, with timeouts (the given chance,
+/// in percent; half of them took effect) and failures; then, a quarter of the time, two
+/// operations of one connection take effect in the other order where their intervals allow
+/// it, and half the time the output of one completed `GET`, `DEL` or `INCR` is changed.
 pub(crate) fn small(rng: &mut Rng, operations_max: u64, timeout_percent: u64) -> Vec<Planned> {
     let operations_len = 1 + rng.below(operations_max) as usize;
+    let connections = 1 + rng.below(operations_len as u64);
     let mut plans = Vec::with_capacity(operations_len);
-    let mut effects: Vec<(u64, usize)> = Vec::new();
+    // Each operation's effect time, if it took effect.
+    let mut effect_times: Vec<Option<u64>> = Vec::with_capacity(operations_len);
+    // Per connection: (last invocation, last end, last effect time).
+    let mut lasts: BTreeMap<u64, (u64, u64, u64)> = BTreeMap::new();
     for index in 0..operations_len {
+        let connection = rng.below(connections);
         let key = if rng.chance(75) { "a" } else { "b" };
-        let value = if rng.chance(50) { "x" } else { "y" };
-        let operation = match rng.below(3) {
+        let value = match rng.below(3) {
+            0 => "x",
+            1 => "y",
+            _ => "1",
+        };
+        let operation = match rng.below(4) {
             0 => Operation::get(key),
             1 => Operation::set(key, value),
-            _ => Operation::del(key),
+            2 => Operation::del(key),
+            _ => Operation::incr(key),
         };
-        let invoked_ns = rng.below(20);
-        let returned_ns = invoked_ns + rng.below(10);
-        // Effect instants are distinct: time * 8 + index, inside [invoked, returned].
-        let effect = (invoked_ns + rng.below(returned_ns - invoked_ns + 1)) * 8 + index as u64;
+        let (invoked_ns, end_floor_ns, effect_floor) = match lasts.get(&connection) {
+            Some(&(invoked, end, effect)) => (invoked + rng.below(6), end, effect),
+            None => (rng.below(20), 0, 0),
+        };
+        let mut returned_ns = (invoked_ns + rng.below(10)).max(end_floor_ns);
+        // An integer time inside the interval, not before the connection's previous effect;
+        // ties between operations break by index, which follows the order sent.
+        let effect = (invoked_ns + rng.below(returned_ns - invoked_ns + 1)).max(effect_floor);
+        returned_ns = returned_ns.max(effect);
         let end = if rng.chance(timeout_percent) {
-            if rng.chance(50) {
-                effects.push((effect, index));
-            }
+            let took_effect = rng.chance(50);
+            effect_times.push(took_effect.then_some(effect));
             End::Timeout {
                 given_up_ns: returned_ns,
             }
         } else if rng.chance(5) {
+            effect_times.push(None);
             End::Failed { returned_ns }
         } else {
-            effects.push((effect, index));
+            effect_times.push(Some(effect));
             End::Returned {
                 returned_ns,
                 output: Output::Set,
             }
         };
+        let effect_last = effect_times[index].unwrap_or(effect_floor);
+        lasts.insert(connection, (invoked_ns, end.at_ns(), effect_last));
         plans.push(Planned {
-            client: ClientId(index as u64),
+            client: ClientId(connection),
+            connection,
             operation,
             invoked_ns,
             end,
         });
     }
-    effects.sort_unstable();
-    let mut model: BTreeMap<Bytes, Bytes> = BTreeMap::new();
-    for (_, index) in effects {
-        let output = apply(&mut model, &plans[index].operation);
-        if let End::Returned { output: slot, .. } = &mut plans[index].end {
-            *slot = output;
+    if rng.chance(25) {
+        // Two operations of one connection that both took effect swap their effect times,
+        // where each time lies in the other's interval.
+        let pairs: Vec<(usize, usize)> = (0..operations_len)
+            .flat_map(|a| (a + 1..operations_len).map(move |b| (a, b)))
+            .filter(|&(a, b)| {
+                let (Some(ta), Some(tb)) = (effect_times[a], effect_times[b]) else {
+                    return false;
+                };
+                let inside = |plan: &Planned, t: u64| plan.invoked_ns <= t && t <= plan.end.at_ns();
+                plans[a].connection == plans[b].connection
+                    && ta != tb
+                    && inside(&plans[a], tb)
+                    && inside(&plans[b], ta)
+            })
+            .collect();
+        if !pairs.is_empty() {
+            let (a, b) = pairs[rng.below(pairs.len() as u64) as usize];
+            effect_times.swap(a, b);
         }
     }
+    let mut effects: Vec<(u64, usize)> = effect_times
+        .iter()
+        .enumerate()
+        .filter_map(|(index, time)| time.map(|time| (time * 16 + index as u64, index)))
+        .collect();
+    effects.sort_unstable();
+    run_model(&mut plans, &effects);
     let answers: Vec<usize> = (0..operations_len)
         .filter(|&index| {
             matches!(plans[index].end, End::Returned { .. })
@@ -326,6 +447,9 @@ pub(crate) fn small(rng: &mut Rng, operations_max: u64, timeout_percent: u64) ->
                 }
                 Output::Get(Some(_)) => Output::Get(None),
                 Output::Del(removed) => Output::Del(!*removed),
+                Output::Incr(Some(n)) if *n > 1 => Output::Incr(Some(*n - 1)),
+                Output::Incr(Some(_)) => Output::Incr(None),
+                Output::Incr(None) => Output::Incr(Some(1)),
                 Output::Set => Output::Set,
             };
         }
@@ -333,51 +457,87 @@ pub(crate) fn small(rng: &mut Rng, operations_max: u64, timeout_percent: u64) ->
     plans
 }
 
-/// Whether `history` is linearizable, decided by trying every order of its operations on the
-/// whole map (no partition by key, no memo, no pruning): the definition, for small histories.
-pub(crate) fn brute_force(history: &History) -> bool {
-    let records: Vec<&crate::history::Record> = history
-        .records()
-        .filter(|record| record.completion != crate::history::Completion::Failed)
-        .collect();
-    assert!(records.len() <= 16, "brute force is for small histories");
-    brute_force_from(&records, 0, &BTreeMap::new(), &mut BTreeSet::new())
+/// How much of connection order [`brute_force`] enforces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BruteOrder {
+    /// None: plain linearizability.
+    None,
+    /// Between operations of one connection on one key.
+    WithinKeys,
+    /// Between all operations of one connection.
+    Connections,
 }
 
-/// Whether the operations not in `placed` can follow, from `model`. `dead` holds the
-/// (placed, model) pairs already known to fail, only to keep the run time down.
+/// Whether `history` is linearizable, decided by trying every order of its operations on the
+/// whole map (no partition by key, no memo, no pruning): the definition, for small histories.
+/// With connection order, an operation may go next only if every earlier operation of its
+/// connection (on its key, for [`BruteOrder::WithinKeys`]) is placed or indeterminate; those
+/// indeterminate ones are then left out for good.
+pub(crate) fn brute_force(history: &History, order: BruteOrder) -> bool {
+    let records: Vec<&Record> = history
+        .records()
+        .filter(|record| record.completion != Completion::Failed)
+        .collect();
+    assert!(records.len() <= 16, "brute force is for small histories");
+    // Which records go in order with which: a group per connection (and key).
+    let groups: Vec<(u64, Bytes)> = records
+        .iter()
+        .enumerate()
+        .map(|(index, record)| match order {
+            BruteOrder::None => (u64::MAX - index as u64, Bytes::new()),
+            BruteOrder::WithinKeys => (record.connection.0, record.operation.key().clone()),
+            BruteOrder::Connections => (record.connection.0, Bytes::new()),
+        })
+        .collect();
+    brute_force_from(&records, &groups, 0, &BTreeMap::new(), &mut BTreeSet::new())
+}
+
+/// Whether the operations not in `done` (placed or left out) can follow, from `model`. `dead`
+/// holds the (done, model) pairs already known to fail, only to keep the run time down.
 fn brute_force_from(
-    records: &[&crate::history::Record],
-    placed: u32,
+    records: &[&Record],
+    groups: &[(u64, Bytes)],
+    done: u32,
     model: &BTreeMap<Bytes, Bytes>,
     dead: &mut BTreeSet<(u32, BTreeMap<Bytes, Bytes>)>,
 ) -> bool {
-    if dead.contains(&(placed, model.clone())) {
+    if dead.contains(&(done, model.clone())) {
         return false;
     }
-    use crate::history::Completion;
-    let returned_ns = |record: &crate::history::Record| match record.completion {
+    let returned_ns = |record: &Record| match record.completion {
         Completion::Returned { returned_ns, .. } => Some(returned_ns),
         _ => None,
     };
-    let is_placed = |index: usize| placed & (1 << index) != 0;
-    let all_completed_placed = records
+    let is_done = |index: usize| done & (1 << index) != 0;
+    let all_completed_done = records
         .iter()
         .enumerate()
-        .all(|(index, record)| is_placed(index) || returned_ns(record).is_none());
-    if all_completed_placed {
+        .all(|(index, record)| is_done(index) || returned_ns(record).is_none());
+    if all_completed_done {
         // Operations that never returned may all be left out.
         return true;
     }
     for (index, record) in records.iter().enumerate() {
-        if is_placed(index) {
+        if is_done(index) {
             continue;
         }
-        // It may go next only if no unplaced operation returned strictly before its invocation.
+        // It may go next only if no operation not done returned strictly before its
+        // invocation.
         let is_preceded = records.iter().enumerate().any(|(other, earlier)| {
-            !is_placed(other) && returned_ns(earlier).is_some_and(|ns| ns < record.invoked_ns)
+            !is_done(other) && returned_ns(earlier).is_some_and(|ns| ns < record.invoked_ns)
         });
         if is_preceded {
+            continue;
+        }
+        // And only if every earlier operation of its group not done is indeterminate: those
+        // are left out.
+        let passed: Vec<usize> = (0..index)
+            .filter(|&other| !is_done(other) && groups[other] == groups[index])
+            .collect();
+        if passed
+            .iter()
+            .any(|&other| returned_ns(records[other]).is_some())
+        {
             continue;
         }
         let mut next = model.clone();
@@ -388,41 +548,60 @@ fn brute_force_from(
             } => *recorded == output,
             _ => true,
         };
-        if is_accepted && brute_force_from(records, placed | (1 << index), &next, dead) {
+        let done_next = passed
+            .iter()
+            .fold(done | (1 << index), |done, &other| done | (1 << other));
+        if is_accepted && brute_force_from(records, groups, done_next, &next, dead) {
             return true;
         }
     }
-    dead.insert((placed, model.clone()));
+    dead.insert((done, model.clone()));
     false
 }
 
 /// Records the plans with every invocation first, in a shuffled order (so ids do not follow
-/// time), then every end. Only for plans whose clients are all distinct.
+/// time), then every end. Each connection's operations keep their order among themselves, so
+/// the shuffle interleaves connections only.
 pub(crate) fn record_shuffled(plans: &[Planned], rng: &mut Rng) -> History {
     let mut order: Vec<usize> = (0..plans.len()).collect();
     for index in (1..order.len()).rev() {
         order.swap(index, rng.below(index as u64 + 1) as usize);
     }
+    // Give each connection's slots in the shuffled order its operations in their own order.
+    let mut of_connection: BTreeMap<(ClientId, u64), Vec<usize>> = BTreeMap::new();
+    for (index, plan) in plans.iter().enumerate() {
+        of_connection
+            .entry((plan.client, plan.connection))
+            .or_default()
+            .push(index);
+    }
+    let mut taken: BTreeMap<(ClientId, u64), usize> = BTreeMap::new();
+    let order: Vec<usize> = order
+        .into_iter()
+        .map(|slot| {
+            let key = (plans[slot].client, plans[slot].connection);
+            let next = taken.entry(key).or_insert(0);
+            *next += 1;
+            of_connection[&key][*next - 1]
+        })
+        .collect();
     let mut history = History::new();
+    let mut connections: BTreeMap<(ClientId, u64), ConnectionId> = BTreeMap::new();
     let ids: Vec<_> = order
         .iter()
         .map(|&index| {
             let plan = &plans[index];
+            let connection = *connections
+                .entry((plan.client, plan.connection))
+                .or_insert_with(|| history.connect(plan.client));
             (
                 index,
-                history.invoke(plan.client, plan.invoked_ns, plan.operation.clone()),
+                history.send(connection, plan.invoked_ns, plan.operation.clone()),
             )
         })
         .collect();
     for (index, id) in ids {
-        match &plans[index].end {
-            End::Returned {
-                returned_ns,
-                output,
-            } => history.complete(id, *returned_ns, output.clone()),
-            End::Timeout { .. } => history.timeout(id),
-            End::Failed { .. } => history.fail(id),
-        }
+        end(&mut history, id, &plans[index].end);
     }
     history
 }

@@ -106,4 +106,9 @@ pub enum PlantedBug {
     /// The leader answers `GET` from its own state without a ReadIndex round. A deposed leader
     /// that has not noticed yet serves stale values.
     ReadWithoutReadIndex,
+    /// Connection order is ignored, as before it was kept: a read is served at its ReadIndex
+    /// round's index whatever its connection wrote before it, and a write is proposed without
+    /// waiting for its connection's earlier reads. A pipelined `SET` then `GET` may read the
+    /// value from before the `SET`, and a `GET` then `SET` the value the `SET` wrote.
+    IgnoreConnectionOrder,
 }

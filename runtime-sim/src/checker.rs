@@ -193,9 +193,13 @@ impl Evidence<'_> {
                 }
             }
             Check::NoWriteAcknowledged { from, to } => {
+                // Acknowledged before the majority came back. Not "invoked in the window and
+                // ever acknowledged": a pipelined request reaches the node only once the
+                // requests before it on its connection are answered, so one sent in the
+                // window may be proposed after it and rightly commit.
                 let (start, end) = (at(from)?, at(to)?);
                 writes_answered()
-                    .find(|op| op.invoked >= start && op.invoked < end)
+                    .find(|op| op.invoked >= start && op.ended < end)
                     .map(|op| format!("{} was acknowledged with no majority up", op.id))
             }
             Check::IndeterminateWritesAllOrNothing => {
@@ -227,10 +231,11 @@ impl Evidence<'_> {
                 p99_max,
             } => {
                 let from = at(step)?;
+                // A MOVED whose command went out again is routing, not a failure to serve.
                 let ops: Vec<_> = recording
                     .ops
                     .iter()
-                    .filter(|op| op.invoked >= from)
+                    .filter(|op| op.invoked >= from && op.ending != Ending::Moved)
                     .collect();
                 let mut latencies: Vec<Duration> = ops
                     .iter()

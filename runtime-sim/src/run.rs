@@ -44,7 +44,14 @@ pub struct RunOptions {
     pub clients: u64,
     /// Keys the clients share.
     pub keys: usize,
+    /// The most requests a client connection keeps in flight (each draws its own depth up to
+    /// it); `None` lets the seed choose, from 1 (no pipelining) to
+    /// [`PIPELINE_DEPTH_MAX`].
+    pub pipeline_depth_max: Option<usize>,
 }
+
+/// The deepest pipeline a seed may choose.
+pub const PIPELINE_DEPTH_MAX: usize = 8;
 
 impl Default for RunOptions {
     fn default() -> Self {
@@ -52,6 +59,7 @@ impl Default for RunOptions {
             planted_bug: None,
             clients: 4,
             keys: 5,
+            pipeline_depth_max: None,
         }
     }
 }
@@ -73,6 +81,9 @@ pub struct Report {
     pub indeterminate: usize,
     /// Snapshots the nodes installed from a leader, summed over the data group's nodes.
     pub snapshot_installs: u64,
+    /// The most requests a client connection kept in flight (the seed's choice, or the
+    /// options').
+    pub pipeline_depth_max: usize,
     /// The faults as played, one line each.
     pub faults: Vec<String>,
     /// Every check that failed, with why.
@@ -87,11 +98,16 @@ impl Report {
         self.failures.is_empty()
     }
 
-    /// The command that replays this run exactly.
-    pub fn reproduce(&self, planted_bug: Option<PlantedBug>) -> String {
-        let bug = planted_bug.map_or(String::new(), |bug| format!(" --plant {}", bug_name(bug)));
+    /// The command that replays this run, made with `options`, exactly.
+    pub fn reproduce(&self, options: &RunOptions) -> String {
+        let bug = options
+            .planted_bug
+            .map_or(String::new(), |bug| format!(" --plant {}", bug_name(bug)));
+        let depth = options
+            .pipeline_depth_max
+            .map_or(String::new(), |depth| format!(" --depth {depth}"));
         format!(
-            "scripts/sim.sh run --scenario {} --seed {}{bug}",
+            "scripts/sim.sh run --scenario {} --seed {}{bug}{depth}",
             self.scenario, self.seed
         )
     }
@@ -102,6 +118,7 @@ pub fn bug_name(bug: PlantedBug) -> &'static str {
     match bug {
         PlantedBug::AckBeforeCommit => "ack-before-commit",
         PlantedBug::ReadWithoutReadIndex => "read-without-read-index",
+        PlantedBug::IgnoreConnectionOrder => "ignore-connection-order",
     }
 }
 
@@ -110,6 +127,7 @@ pub fn bug_by_name(name: &str) -> Option<PlantedBug> {
     [
         PlantedBug::AckBeforeCommit,
         PlantedBug::ReadWithoutReadIndex,
+        PlantedBug::IgnoreConnectionOrder,
     ]
     .into_iter()
     .find(|&bug| bug_name(bug) == name)
@@ -117,7 +135,31 @@ pub fn bug_by_name(name: &str) -> Option<PlantedBug> {
 
 /// Runs `scenario` with `seed` in a fresh simulation. A panic anywhere in the simulation (a
 /// node's assertion, say) becomes a failure of the report.
+///
+/// Each simulation runs on a thread of its own. std draws a thread's `HashMap` keys once, at
+/// the thread's first `HashMap`, and madsim can make that draw come from the seed only if it
+/// has not happened yet (otherwise it warns "failed to initialize std random state"). On a
+/// thread that built one before (tracing's setup in `seshat-sim`, the test harness, an earlier
+/// run of a sweep), the keys were the OS's, and iteration over hash maps in the nodes'
+/// dependencies could differ from one replay to the next.
 pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Report {
+    let (owned, options) = (scenario.clone(), options.clone());
+    let simulation = std::thread::Builder::new()
+        .name(format!("sim-{}-{seed}", scenario.name))
+        .stack_size(SIMULATION_STACK_BYTES)
+        .spawn(move || simulate(&owned, seed, &options))
+        .expect("the OS starts the simulation's thread");
+    simulation
+        .join()
+        .unwrap_or_else(|panic| panicked(scenario, seed, &*panic))
+}
+
+/// The stack of a simulation's thread: the nodes' tasks run on it, and a spawned thread's
+/// default (2 MiB) is less than the main thread's (8 MiB) that runs used to get.
+const SIMULATION_STACK_BYTES: usize = 8 << 20;
+
+/// [`run`], on the current thread.
+fn simulate(scenario: &Scenario, seed: u64, options: &RunOptions) -> Report {
     let mut config = madsim::Config::default();
     config.net.send_latency = scenario.network.latency.0..scenario.network.latency.1;
     config.net.packet_loss_rate = scenario.network.loss;
@@ -126,25 +168,29 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Report {
     let played = std::panic::catch_unwind(AssertUnwindSafe(|| {
         runtime.block_on(play(scenario.clone(), seed, options.clone()))
     }));
-    played.unwrap_or_else(|panic| {
-        let message = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "a panic without a message".to_owned());
-        Report {
-            scenario: scenario.name,
-            seed,
-            simulated: Duration::ZERO,
-            operations: 0,
-            answered: 0,
-            indeterminate: 0,
-            snapshot_installs: 0,
-            faults: Vec::new(),
-            failures: vec![format!("the simulation panicked: {message}")],
-            trace_hash: 0,
-        }
-    })
+    played.unwrap_or_else(|panic| panicked(scenario, seed, &*panic))
+}
+
+/// The report of a run that panicked with `panic`.
+fn panicked(scenario: &Scenario, seed: u64, panic: &(dyn std::any::Any + Send)) -> Report {
+    let message = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a panic without a message".to_owned());
+    Report {
+        scenario: scenario.name,
+        seed,
+        simulated: Duration::ZERO,
+        operations: 0,
+        answered: 0,
+        indeterminate: 0,
+        snapshot_installs: 0,
+        pipeline_depth_max: 0,
+        faults: Vec::new(),
+        failures: vec![format!("the simulation panicked: {message}")],
+        trace_hash: 0,
+    }
 }
 
 /// A change in one node's view of the data group.
@@ -234,6 +280,10 @@ async fn play(scenario: Scenario, seed: u64, options: RunOptions) -> Report {
             .unwrap_or(ClusterOptions::default().snapshot_interval_entries),
         ..ClusterOptions::default()
     };
+    // Drawn first, so that the rest of the run's randomness follows from the seed as before.
+    let depth_max = options
+        .pipeline_depth_max
+        .unwrap_or_else(|| thread_rng().gen_range(1..=PIPELINE_DEPTH_MAX));
     let mut cluster = SimCluster::start(&cluster_options);
     let mut failures = Vec::new();
     let schedule = if scenario.number == 0 {
@@ -270,6 +320,7 @@ async fn play(scenario: Scenario, seed: u64, options: RunOptions) -> Report {
         reply_timeout: REPLY_TIMEOUT,
         start,
         until: start + scenario.duration,
+        depth_max,
     };
     let clients: Vec<_> = (1..=options.clients)
         .map(|client| clients_node.spawn(run_client(client, workload.clone(), recording.clone())))
@@ -387,7 +438,10 @@ async fn play(scenario: Scenario, seed: u64, options: RunOptions) -> Report {
 
     if std::env::var_os("SESHAT_SIM_OPS").is_some() {
         for op in &recording.ops {
-            eprintln!("{op:?}");
+            match recording.history.get(op.id) {
+                Some(record) => eprintln!("{op:?} {record}"),
+                None => eprintln!("{op:?}"),
+            }
         }
     }
     let operations = recording.ops.len();
@@ -427,6 +481,7 @@ async fn play(scenario: Scenario, seed: u64, options: RunOptions) -> Report {
         answered,
         indeterminate,
         snapshot_installs,
+        pipeline_depth_max: depth_max,
         faults,
         failures,
         trace_hash,
@@ -549,7 +604,7 @@ pub fn describe(report: &Report) -> String {
     let _ = writeln!(
         text,
         "scenario={} seed={} simulated={:.1}s ops={} answered={} indeterminate={} \
-         snapshot_installs={} trace={:016x} {}",
+         snapshot_installs={} depth_max={} trace={:016x} {}",
         report.scenario,
         report.seed,
         report.simulated.as_secs_f64(),
@@ -557,6 +612,7 @@ pub fn describe(report: &Report) -> String {
         report.answered,
         report.indeterminate,
         report.snapshot_installs,
+        report.pipeline_depth_max,
         report.trace_hash,
         if report.passed() { "PASS" } else { "FAIL" },
     );

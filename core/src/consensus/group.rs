@@ -221,7 +221,12 @@ impl Group {
         out: &mut Outbox,
     ) -> Result<Admitted, ProposeError> {
         assert!(self.is_leader(), "only a leader proposes client writes");
-        if self.order.must_hold(key.0, true) {
+        let must_hold = self.order.must_hold(key.0, true);
+        // Planted: a write does not wait for its connection's earlier reads.
+        #[cfg(feature = "planted-bugs")]
+        let must_hold =
+            must_hold && self.planted_bug != Some(crate::PlantedBug::IgnoreConnectionOrder);
+        if must_hold {
             self.order.hold(key, call);
             return Ok(Admitted::Held);
         }
@@ -264,11 +269,21 @@ impl Group {
     /// behind a held request of its connection.
     pub(crate) fn submit_read(&mut self, key: RequestKey, kind: ReadKind) -> Admitted {
         let client = key.0;
-        if self.order.must_hold(client, false) {
+        let must_hold = self.order.must_hold(client, false);
+        let floor = self.order.floor(client);
+        // Planted: a read is held behind nothing and has no floor (so it never rides either):
+        // it may be served before its connection's earlier write applies.
+        #[cfg(feature = "planted-bugs")]
+        let (must_hold, floor) =
+            if self.planted_bug == Some(crate::PlantedBug::IgnoreConnectionOrder) {
+                (false, 0)
+            } else {
+                (must_hold, floor)
+            };
+        if must_hold {
             self.order.hold(key, kind.into_call());
             return Admitted::Held;
         }
-        let floor = self.order.floor(client);
         let raft = &self.raw.raft;
         let rides = (raft.state == StateRole::Leader
             && floor > raft.raft_log.committed

@@ -1,12 +1,13 @@
 //! `seshat-sim`: runs one scenario with one seed, or sweeps many seeds.
 //!
 //! ```text
-//! seshat-sim run   --scenario leader-failure --seed 1734 [--plant ack-before-commit]
-//! seshat-sim sweep [--scenario NAME] [--seeds 1000] [--first 0]
+//! seshat-sim run   --scenario leader-failure --seed 1734 [--plant ack-before-commit] [--depth 8]
+//! seshat-sim sweep [--scenario NAME] [--seeds 1000] [--first 0] [--plant BUG] [--depth N]
 //! seshat-sim list
 //! ```
 //! Build it with `--cfg madsim`; `scripts/sim.sh` does. `RUST_LOG=debug` shows the nodes' logs;
-//! `SESHAT_SIM_OPS=1` prints every client operation of a run.
+//! `SESHAT_SIM_OPS=1` prints every client operation of a run. `--depth N` makes every run's
+//! clients pipeline up to N requests per connection instead of letting the seed choose.
 
 #[cfg(not(madsim))]
 fn main() {
@@ -40,6 +41,11 @@ mod sim {
                 .cloned()
         };
         let mut options = RunOptions::default();
+        if let Some(depth) = flag("--depth") {
+            let depth = depth.parse().ok().filter(|&depth| depth >= 1);
+            options.pipeline_depth_max =
+                Some(depth.unwrap_or_else(|| fail("--depth needs a number from 1")));
+        }
         if let Some(name) = flag("--plant") {
             options.planted_bug =
                 Some(bug_by_name(&name).unwrap_or_else(|| fail(&format!("no planted bug {name}"))));
@@ -83,7 +89,7 @@ mod sim {
                         installs += report.snapshot_installs;
                         if !report.passed() {
                             print!("{}", describe(&report));
-                            println!("  reproduce: {}", report.reproduce(options.planted_bug));
+                            println!("  reproduce: {}", report.reproduce(&options));
                             failures.push(seed);
                         }
                     }
@@ -100,7 +106,7 @@ mod sim {
                 }
                 std::process::exit(i32::from(failed));
             }
-            _ => fail("usage: seshat-sim list | run --scenario NAME --seed N [--plant BUG] | sweep [--scenario NAME] [--seeds N] [--first N]"),
+            _ => fail("usage: seshat-sim list | run --scenario NAME --seed N [--plant BUG] [--depth N] | sweep [--scenario NAME] [--seeds N] [--first N] [--plant BUG] [--depth N]"),
         }
     }
 
