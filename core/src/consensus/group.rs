@@ -21,12 +21,13 @@ use raft::eraftpb::{Entry, EntryType, Message, MessageType, Snapshot, SnapshotMe
 use raft::{RawNode, SnapshotStatus, StateRole, INVALID_ID};
 
 use crate::cmd::Call;
+use crate::consensus::admission::{self, Admission, Refusal, View};
 use crate::consensus::election::{ElectionTimeout, SoftState};
 use crate::consensus::group_config::GroupConfig;
 use crate::consensus::log_view::LogView;
 use crate::consensus::logger::raft_logger;
 use crate::consensus::machine::Machine;
-use crate::consensus::membership::Membership;
+use crate::consensus::membership::{is_removal_notice, Membership};
 use crate::consensus::order::{Admitted, ConnectionOrder};
 use crate::consensus::outbox::{Outbox, RequestKey};
 use crate::consensus::proposals::{Proposals, ProposeError};
@@ -198,8 +199,42 @@ impl Group {
         self.pin_election_timeout();
     }
 
-    /// Feeds a message from a peer. Messages raft-rs rejects (from an unknown peer, a local
-    /// message type) are dropped: a peer cannot make this node fail.
+    /// What to do with a message from a peer (see [`admission`]): step it, take it in as a
+    /// removal notice, answer it without stepping it, or drop it. A message from a node
+    /// outside the configuration is answered with a removal notice if this node is the leader
+    /// to tell it (see [`Membership::removal_notice_for`]), with a request to catch up if it
+    /// is leader traffic (see [`admission::catch_up_answer`]), and otherwise dropped.
+    pub(crate) fn admit(&self, message: &Message) -> Admission {
+        let raft = &self.raw.raft;
+        let view = View {
+            node: self.node,
+            group: self.id,
+            conf: self.raw.store().conf_state(),
+            term: raft.term,
+            is_leader: self.is_leader(),
+            leader: raft.leader_id,
+            last_index: raft.raft_log.last_index(),
+            commit_index: raft.raft_log.committed,
+        };
+        match admission::check(&view, message) {
+            Ok(()) if is_removal_notice(message) => Admission::RemovalNotice,
+            Ok(()) => Admission::Step,
+            Err(Refusal::NotAMember) => {
+                if let Some(notice) = self.removal_notice_for(NodeId(message.from)) {
+                    Admission::Answer(notice)
+                } else if let Some(answer) = admission::catch_up_answer(&view, message) {
+                    Admission::Answer(answer)
+                } else {
+                    Admission::Drop(Refusal::NotAMember)
+                }
+            }
+            Err(why) => Admission::Drop(why),
+        }
+    }
+
+    /// Feeds raft-rs a message: from a peer only once [`Group::admit`] let it through, since
+    /// raft-rs trusts what it steps. An error (raft-rs dropped a proposal) leaves the group
+    /// as it was.
     pub(crate) fn step(&mut self, message: Message) -> Result<(), raft::Error> {
         let result = self.raw.step(message);
         self.pin_election_timeout();
@@ -958,6 +993,7 @@ mod tests {
                 data: data.into(),
                 ..Entry::default()
             });
+            assert!(matches!(self.group.admit(&append), Admission::Step));
             self.group.step(append).unwrap();
             self.settle();
             assert_eq!(self.group.applied_index, last + 1, "the entry applied");
