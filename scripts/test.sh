@@ -6,6 +6,9 @@
 #   SESHAT_SEED_COUNT=N    how many seeds each harness test runs (default 100)
 #   SESHAT_SIM_SEEDS=N     fixed seeds per simulated chaos scenario (default 10)
 #   SESHAT_SIM_FRESH=N     fresh random seeds added to each scenario (default 2)
+#
+# The fuzzing property tests (core/tests/hostile_peer.rs, core/tests/resp_fuzz.rs) run a short
+# pass here, their default case count; PROPTEST_CASES makes them long (README, "Fuzzing").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/env.sh

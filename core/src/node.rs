@@ -8,8 +8,7 @@ use raft::eraftpb::Message;
 use crate::cluster_error::{ClusterError, NoQuorum, TryAgain};
 use crate::cmd::{key_hash_slot, Call, Run};
 use crate::consensus::{
-    is_removal_notice, Admitted, Group, GroupConfig, GroupStatus, LogView, Machine, Outbox,
-    RequestKey,
+    Admission, Admitted, Group, GroupConfig, GroupStatus, LogView, Machine, Outbox, RequestKey,
 };
 use crate::ids::{ClientId, GroupId, NodeId, RequestId};
 use crate::kv::{Keyspace, Member, Proposal, ReadKind};
@@ -210,32 +209,50 @@ impl Node {
         self.config.id
     }
 
-    /// Feeds a Raft message a peer sent for `group`. Messages for unknown groups, or that
-    /// raft-rs rejects, are dropped and counted. So is a `MsgSnapshot`: snapshots arrive
-    /// through [`Node::handle_snapshot_begin`], with their data. A leader answers a message
-    /// from a node no longer in the group with a removal notice instead.
+    /// Feeds a Raft message a peer sent for `group`. The message is checked first (see
+    /// `consensus::admission`): one for an unknown group or another node, from a non-member,
+    /// of a local-only type, a proposal other than a follower's own registration, or with
+    /// fields raft-rs would trip over, is dropped and counted ([`Node::messages_dropped`]) and
+    /// changes nothing. So is a `MsgSnapshot`: snapshots arrive through
+    /// [`Node::handle_snapshot_begin`], with their data. A node outside the group's
+    /// configuration may get an answer instead: a removal notice from the leader, or, for its
+    /// leader traffic, a request to catch up from a snapshot.
     pub fn handle_message(&mut self, now: Now, group: GroupId, message: Message) {
         self.advance_clock(now);
         let Some(target) = self.groups.get_mut(&group) else {
             self.messages_dropped += 1;
             return;
         };
-        if is_removal_notice(&message) {
-            target.on_removal_notice(&message);
-            return;
-        }
-        if let Some(notice) = target.removal_notice_for(NodeId(message.from)) {
-            self.outbox.outputs.push_back(Output::Send {
-                to: NodeId(message.from),
-                group,
-                message: notice,
-            });
-            return;
-        }
-        if message.get_msg_type() == raft::eraftpb::MessageType::MsgSnapshot
-            || target.step(message).is_err()
-        {
-            self.messages_dropped += 1;
+        match target.admit(&message) {
+            Admission::Step => {
+                if target.step(message).is_err() {
+                    self.messages_dropped += 1;
+                }
+            }
+            Admission::RemovalNotice => {
+                target.on_removal_notice(&message);
+                return;
+            }
+            Admission::Answer(answer) => {
+                self.outbox.outputs.push_back(Output::Send {
+                    to: NodeId(answer.to),
+                    group,
+                    message: answer,
+                });
+                return;
+            }
+            Admission::Drop(why) => {
+                self.messages_dropped += 1;
+                tracing::debug!(
+                    node = self.config.id.0,
+                    group = group.0,
+                    from = message.from,
+                    kind = ?message.get_msg_type(),
+                    %why,
+                    "peer message dropped"
+                );
+                return;
+            }
         }
         self.drive_group(group);
         self.after_input();
@@ -244,7 +261,8 @@ impl Node {
     /// A leader started streaming the snapshot `message` (a `MsgSnapshot`) of `group`; its
     /// chunks follow through [`Node::handle_snapshot_chunk`], each with the id
     /// [`SnapshotId::of`] gives for this message, then [`Node::handle_snapshot_end`]. A newer
-    /// transfer replaces one in progress.
+    /// transfer replaces one in progress. A message that is no `MsgSnapshot`, or is addressed
+    /// to another node, is dropped and counted.
     pub fn handle_snapshot_begin(&mut self, now: Now, group: GroupId, message: Message) {
         self.advance_clock(now);
         let Some(target) = self.groups.get_mut(&group) else {
@@ -252,6 +270,7 @@ impl Node {
             return;
         };
         if message.get_msg_type() != raft::eraftpb::MessageType::MsgSnapshot
+            || message.to != self.config.id.0
             || !target.snapshot_begin(message, &mut *self.store)
         {
             self.messages_dropped += 1;
@@ -422,7 +441,8 @@ impl Node {
         &*self.store
     }
 
-    /// Messages dropped because raft-rs rejected them or named an unknown group.
+    /// Peer messages dropped: refused by the checks of [`Node::handle_message`], naming an
+    /// unknown group, or dropped by raft-rs.
     pub fn messages_dropped(&self) -> u64 {
         self.messages_dropped
     }

@@ -676,6 +676,96 @@ fn the_cluster_grows_to_five_and_shrinks_to_three_without_losing_a_write() {
 }
 
 #[test]
+fn a_follower_cut_off_during_a_membership_change_catches_up_from_a_leader_it_never_knew() {
+    // Goal: a node steps nothing from a node outside the configuration it has applied, yet a
+    // follower that missed the entries adding a node still catches up once that node leads
+    // (issue 13, point 2). It asks the stranger for a snapshot, which carries the
+    // configuration naming it. Method: cut node 3 off; add node 4 to both groups, promote it
+    // and hand it leadership of both; write; heal; node 3 must apply everything, know node 4
+    // as its leader, and serve what was written.
+    for_each_seed(
+        "a_follower_cut_off_during_a_membership_change_catches_up_from_a_leader_it_never_knew",
+        |seed| {
+            let mut cluster = cluster(seed);
+            leader_of(&mut cluster, DATA, &[]);
+            leader_of(&mut cluster, GroupId::SYSTEM, &[]);
+            let (behind, newcomer) = (NodeId(3), NodeId(4));
+            cluster.isolate(behind);
+            let groups = [GroupId::SYSTEM, DATA];
+            for group in groups {
+                leader_of(&mut cluster, group, &[behind]);
+            }
+            cluster.add_node(newcomer);
+            cluster.partition(&[behind], &[newcomer]);
+            for group in groups {
+                let learner = MembershipChange::AddLearner {
+                    node: newcomer,
+                    client_addr: format!("node{}:6379", newcomer.0),
+                    internal_addr: format!("node{}:7379", newcomer.0),
+                };
+                change(&mut cluster, group, learner);
+                let caught_up = cluster.run_until(20 * SECOND, |cluster| {
+                    cluster.leader(group).is_some_and(|leader| {
+                        status(cluster, newcomer, group).applied_index
+                            >= status(cluster, leader, group).commit_index
+                    })
+                });
+                assert!(
+                    caught_up,
+                    "node {newcomer} never caught up in group {group}"
+                );
+                change(&mut cluster, group, MembershipChange::Promote(newcomer));
+                wait_for_leader_status(
+                    &mut cluster,
+                    group,
+                    "promotion never left the joint configuration",
+                    |s| s.voters.contains(&newcomer.0) && s.voters_outgoing.is_empty(),
+                );
+                let took_over = (0..10).any(|_| {
+                    let to = newcomer;
+                    let reply =
+                        at_leader(&mut cluster, group, Request::TransferLeader { group, to });
+                    assert_eq!(reply, Reply::ok());
+                    cluster.run_until(3 * SECOND, |cluster| cluster.leader(group) == Some(to))
+                });
+                assert!(took_over, "group {group}: node {newcomer} never took over");
+            }
+            assert_eq!(
+                at_leader(&mut cluster, DATA, set("written", "apart")),
+                Reply::ok()
+            );
+            assert!(
+                !status(&cluster, behind, DATA).voters.contains(&newcomer.0),
+                "node {behind} heard of node {newcomer} while cut off"
+            );
+            cluster.heal();
+            for group in groups {
+                let caught_up = cluster.run_until(30 * SECOND, |cluster| {
+                    let mine = status(cluster, behind, group);
+                    let lead = status(cluster, newcomer, group);
+                    mine.voters.contains(&newcomer.0)
+                        && mine.leader == Some(newcomer)
+                        && mine.applied_index >= lead.commit_index
+                });
+                assert!(
+                    caught_up,
+                    "node {behind} never caught up in group {group}: {:?}",
+                    status(&cluster, behind, group)
+                );
+                assert!(
+                    status(&cluster, behind, group).snapshots.installed >= 1,
+                    "node {behind} caught up without the snapshot it must ask for"
+                );
+            }
+            // Node 3 forwards a read to the leader it now knows, and sees the write.
+            let reply = cluster.call(behind, command(&["DBSIZE"]), 10 * SECOND);
+            assert_eq!(reply, Some(Reply::Integer(1)));
+            cluster.assert_consistent();
+        },
+    );
+}
+
+#[test]
 fn a_leader_that_removes_itself_hands_leadership_over() {
     // Goal: removing the leader itself (no transfer first) does not leave the group with a
     // leader that can propose nothing. Method: remove the data group's leader at the leader,

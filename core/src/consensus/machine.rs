@@ -1,6 +1,6 @@
 //! The state machine a group's log drives.
 
-use crate::kv::{ApplyContext, Keyspace, Proposal};
+use crate::kv::{ApplyContext, Inapplicable, Keyspace, Proposal};
 use crate::reply::Reply;
 use crate::storage::WriteBatch;
 use crate::system::Directory;
@@ -16,8 +16,12 @@ pub(crate) enum Machine {
 
 impl Machine {
     /// Applies a committed proposal within the apply pass `cx`; the reply goes to whoever
-    /// proposed it.
-    pub(super) fn apply(&mut self, cx: &mut ApplyContext<'_>, proposal: &Proposal) -> Reply {
+    /// proposed it. A proposal this machine cannot apply changes nothing.
+    pub(super) fn apply(
+        &mut self,
+        cx: &mut ApplyContext<'_>,
+        proposal: &Proposal,
+    ) -> Result<Reply, Inapplicable> {
         match self {
             Machine::System(directory) => directory.apply(cx, proposal),
             Machine::Data(keyspace) => keyspace.apply(cx, proposal),

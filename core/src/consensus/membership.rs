@@ -86,10 +86,9 @@ impl Membership {
     /// Applies the committed membership change `entry` within the apply pass `cx`: raft-rs
     /// takes the new configuration, the log view records it, and the system group's
     /// `machine` registers a member the change adds. Returns the reply to the proposer if
-    /// there is more to say than `OK`: raft-rs refused the change.
-    ///
-    /// # Panics
-    /// If the entry does not decode: this version wrote it.
+    /// there is more to say than `OK`: raft-rs refused the change, or the entry does not
+    /// decode. Such an entry (a newer version's, or a broken peer's) changes nothing, on every
+    /// replica alike: a panic would stop them all at this index, again at each restart.
     pub(super) fn apply(
         &self,
         raw: &mut RawNode<LogView>,
@@ -97,14 +96,33 @@ impl Membership {
         machine: &mut Machine,
         cx: &mut ApplyContext<'_>,
     ) -> Option<Reply> {
-        match self.apply_conf_change(raw, entry) {
+        let change = match decode(entry) {
+            Ok(change) => change,
+            Err(e) => {
+                tracing::error!(
+                    node = self.node.0,
+                    group = self.group.0,
+                    index = entry.index,
+                    term = entry.term,
+                    %e,
+                    "committed membership change applied as a no-op: it does not decode"
+                );
+                return Some(Reply::error(format!(
+                    "ERR the membership change committed at index {} of group {} does not \
+                     decode: {e}",
+                    entry.index, self.group
+                )));
+            }
+        };
+        match self.apply_conf_change(raw, entry, &change) {
             Ok(conf_state) => {
                 raw.mut_store().set_conf_state(conf_state, cx.batch_mut());
                 // A new member's addresses travel with the change that adds it.
-                if let (Machine::System(directory), Some(member)) =
+                if let (Machine::System(directory), Some(member @ Proposal::RegisterNode(_))) =
                     (machine, Proposal::decode(&entry.context))
                 {
-                    directory.apply(cx, &member);
+                    // A registration always applies to the system group.
+                    let _ = directory.apply(cx, &member);
                 }
                 None
             }
@@ -116,23 +134,18 @@ impl Membership {
         }
     }
 
-    /// Applies the committed membership change `entry` (either encoding) to raft-rs and
-    /// returns the configuration it leads to, or why raft-rs refused it (the configuration is
+    /// Applies `change`, decoded from the committed entry `entry` (either encoding), to
+    /// raft-rs and returns the configuration it leads to, or why raft-rs refused it (the configuration is
     /// then unchanged on every node alike). A leader that the change takes out of the
     /// configuration steps down first.
     fn apply_conf_change(
         &self,
         raw: &mut RawNode<LogView>,
         entry: &Entry,
+        change: &ConfChangeV2,
     ) -> Result<ConfState, String> {
-        let change = decode(entry).unwrap_or_else(|e| {
-            panic!(
-                "group {}: corrupt conf change at {}: {e}",
-                self.group, entry.index
-            )
-        });
         if raw.raft.state == StateRole::Leader
-            && removes(&change, self.node, raw.store().conf_state())
+            && removes(change, self.node, raw.store().conf_state())
         {
             // raft-rs assumes a leader is in its own progress tracker (it unwraps that entry
             // when it commits), so a leader must never apply its own removal. It steps down
@@ -146,7 +159,7 @@ impl Membership {
             let term = raw.raft.term;
             raw.raft.become_follower(term, INVALID_ID);
         }
-        match raw.apply_conf_change(&change) {
+        match raw.apply_conf_change(change) {
             Ok(conf_state) => {
                 tracing::info!(
                     node = self.node.0,

@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 use crate::cmd::{Call, Run};
 use crate::ids::GroupId;
-use crate::kv::Proposal;
+use crate::kv::{Inapplicable, Proposal};
 use crate::reply::Reply;
 use crate::storage::{ColumnFamily, DataRange, ScanVisitor, StateKey, Store, WriteBatch};
 
@@ -297,28 +297,22 @@ impl Keyspace {
     }
 
     /// Applies one committed proposal and returns the reply for the client that proposed it:
-    /// the command its arguments name, through that command's spec.
-    ///
-    /// # Panics
-    /// If the proposal is not a write command this version knows: the node never proposes
-    /// anything else to a data group.
-    pub(crate) fn apply(&mut self, cx: &mut ApplyContext<'_>, proposal: &Proposal) -> Reply {
+    /// the command its arguments name, through that command's spec. A proposal that is not a
+    /// write command this version knows changes nothing: the node never proposes one to a
+    /// data group, so it was written by a newer version or a broken peer (the group logs it).
+    pub(crate) fn apply(
+        &mut self,
+        cx: &mut ApplyContext<'_>,
+        proposal: &Proposal,
+    ) -> Result<Reply, Inapplicable> {
         let Proposal::Command(args) = proposal else {
-            panic!(
-                "group {} is a data group: {proposal:?} belongs to group 0",
-                self.group
-            );
+            return Err(Inapplicable::WrongGroup);
         };
-        let call = Call::from_log(args.clone()).unwrap_or_else(|| {
-            panic!(
-                "group {}: a committed command this version does not know",
-                self.group
-            )
-        });
+        let call = Call::from_log(args.clone()).ok_or(Inapplicable::UnknownCommand)?;
         let Run::Write { apply, .. } = call.run() else {
-            panic!("group {}: committed {call:?} is not a write", self.group);
+            return Err(Inapplicable::NotAWrite);
         };
-        apply(call.args(), &mut Writer { keyspace: self, cx })
+        Ok(apply(call.args(), &mut Writer { keyspace: self, cx }))
     }
 
     /// Adds the keyspace's own bookkeeping to the pass's writes. Call once at the end of each
@@ -519,7 +513,7 @@ mod tests {
                 let expected = model_apply(&mut model, step);
                 match proposal(step) {
                     Some(p) => {
-                        let reply = keyspace.apply(&mut cx, &p);
+                        let reply = keyspace.apply(&mut cx, &p).expect("a write this version knows");
                         prop_assert_eq!(Some(reply), expected);
                     }
                     None => {

@@ -5,5 +5,5 @@ mod proposal;
 mod read;
 
 pub(crate) use keyspace::{ApplyContext, Keyspace, Reader, Writer};
-pub(crate) use proposal::{Member, Proposal};
+pub(crate) use proposal::{Inapplicable, Member, Proposal};
 pub(crate) use read::ReadKind;

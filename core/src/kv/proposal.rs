@@ -23,6 +23,32 @@ pub(crate) enum Proposal {
     RegisterNode(Member),
 }
 
+/// Why a committed entry does not apply to a group's state machine. It depends only on the
+/// entry and the group, so every replica finds the same reason and skips the same entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Inapplicable {
+    /// The bytes are not a proposal this version writes.
+    Undecodable,
+    /// A proposal of the other kind of group: a command in the system group, or a
+    /// registration in a data group.
+    WrongGroup,
+    /// A command this version does not know, or with an arity its table refuses.
+    UnknownCommand,
+    /// A command that is not a write.
+    NotAWrite,
+}
+
+impl std::fmt::Display for Inapplicable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Inapplicable::Undecodable => "it is not a proposal this version wrote",
+            Inapplicable::WrongGroup => "it is a proposal for another kind of group",
+            Inapplicable::UnknownCommand => "it is a command this version does not know",
+            Inapplicable::NotAWrite => "it is a command that does not write",
+        })
+    }
+}
+
 /// A node's entry in the system group's directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Member {

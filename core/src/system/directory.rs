@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
 use crate::ids::NodeId;
-use crate::kv::{ApplyContext, Member, Proposal};
+use crate::kv::{ApplyContext, Inapplicable, Member, Proposal};
 use crate::reply::Reply;
 use crate::storage::{DataRange, Store};
 
@@ -52,22 +52,23 @@ impl Directory {
         Ok(directory)
     }
 
-    /// Applies one committed system proposal.
-    ///
-    /// # Panics
-    /// If the proposal is a data command: the node never proposes one to group 0.
-    pub(crate) fn apply(&mut self, cx: &mut ApplyContext<'_>, proposal: &Proposal) -> Reply {
+    /// Applies one committed system proposal. A data command changes nothing: the node never
+    /// proposes one to group 0, so a newer version or a broken peer wrote it (the group logs
+    /// it).
+    pub(crate) fn apply(
+        &mut self,
+        cx: &mut ApplyContext<'_>,
+        proposal: &Proposal,
+    ) -> Result<Reply, Inapplicable> {
         match proposal {
             Proposal::RegisterNode(member) => {
                 let mut key = self.range.key(MEMBER_PREFIX);
                 key.extend_from_slice(&member.id.0.to_be_bytes());
                 cx.put(self.range.cf(), key, proposal.encode());
                 self.members.insert(member.id, member.clone());
-                Reply::ok()
+                Ok(Reply::ok())
             }
-            Proposal::Command(_) => {
-                panic!("group 0 is the system group: data commands belong to data groups")
-            }
+            Proposal::Command(_) => Err(Inapplicable::WrongGroup),
         }
     }
 

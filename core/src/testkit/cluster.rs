@@ -75,6 +75,17 @@ struct Transfer {
     source: crate::snapshot::SnapshotSource,
 }
 
+/// What a node output in answer to one message handed to it with [`Cluster::inject`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Injected {
+    /// Messages and snapshots it sent.
+    pub sent: usize,
+    /// `Persist` batches it handed out: state it changed durably.
+    pub persisted: usize,
+    /// Client replies it emitted.
+    pub replied: usize,
+}
+
 /// A request sent through [`Cluster::send`]; its reply arrives later.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RequestHandle {
@@ -299,6 +310,23 @@ impl Cluster {
         )
         .unwrap_or_else(|e| panic!("node {node} failed to restart: {e}"));
         member.node = Some(restarted);
+    }
+
+    /// Hands `message` to `node` (which must be running) as if a peer had sent it for
+    /// `group`, unchecked: the way a broken or hostile peer's bytes reach the node. What the
+    /// node outputs is carried out as usual, and counted in the answer.
+    pub fn inject(
+        &mut self,
+        node: NodeId,
+        group: GroupId,
+        message: crate::eraftpb::Message,
+    ) -> Injected {
+        let now = self.now;
+        let target = self.members.get_mut(&node).expect("known node");
+        let live = target.node.as_mut().expect("messages go to running nodes");
+        live.handle_message(at(now), group, message);
+        self.events += 1;
+        self.drain(node)
     }
 
     /// Sends a client request to `node` (which must be running).
@@ -577,14 +605,20 @@ impl Cluster {
         next
     }
 
-    /// Carries out everything `id` output.
-    fn drain(&mut self, id: NodeId) {
+    /// Carries out everything `id` output, and counts it.
+    fn drain(&mut self, id: NodeId) -> Injected {
         let now = self.now;
+        let mut counts = Injected::default();
         loop {
             let member = self.members.get_mut(&id).expect("known node");
             let Some(output) = member.node.as_mut().and_then(Node::poll_output) else {
                 break;
             };
+            match &output {
+                Output::Send { .. } | Output::SendSnapshot { .. } => counts.sent += 1,
+                Output::Persist(_) => counts.persisted += 1,
+                Output::Reply { .. } => counts.replied += 1,
+            }
             if let Some(log) = &mut self.trace_log {
                 log.push(format!(
                     "{:?} node={id} {output:?}",
@@ -654,6 +688,7 @@ impl Cluster {
                 }
             }
         }
+        counts
     }
 }
 

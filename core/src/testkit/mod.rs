@@ -6,7 +6,9 @@
 //! output of every node, and two runs of one seed must give the same hash.
 
 mod cluster;
+mod forge;
 mod network;
 
-pub use cluster::{Cluster, ClusterOptions, RequestHandle};
+pub use cluster::{Cluster, ClusterOptions, Injected, RequestHandle};
+pub use forge::{command_data, register_node_data};
 pub use network::Faults;
