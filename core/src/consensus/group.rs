@@ -944,7 +944,7 @@ mod tests {
             let machine = if id.is_system() {
                 Machine::System(Directory::load(data, &store).unwrap())
             } else {
-                Machine::Data(Keyspace::load(data, &store).unwrap())
+                Machine::Data(Keyspace::load(data, &store, 65_536).unwrap())
             };
             let group = Group::new(&config(id), log, machine, data, 0).unwrap();
             Replica {

@@ -469,7 +469,7 @@ mod tests {
             let mut setup = ApplyContext::new(&store);
             let mut model = std::collections::BTreeSet::new();
             for k in &stored {
-                keyspace.apply(&mut setup, &Proposal::Command(vec![Bytes::from("SET"), key(*k), Bytes::from("v")]));
+                keyspace.apply(&mut setup, &Proposal::Command(vec![Bytes::from("SET"), key(*k), Bytes::from("v")])).unwrap();
                 model.insert(key(*k));
             }
             let batch = setup.into_batch();
@@ -484,7 +484,7 @@ mod tests {
                 } else {
                     model.remove(&key(*k));
                 }
-                keyspace.apply(&mut cx, &Proposal::Command(args));
+                keyspace.apply(&mut cx, &Proposal::Command(args)).unwrap();
             }
             let mut seen = Vec::new();
             Reader::mid_pass(&keyspace, &cx).for_each_key(&mut |k| {
