@@ -8,7 +8,7 @@ use raft::eraftpb::Message;
 use crate::cluster_error::{ClusterError, NoQuorum, TryAgain};
 use crate::cmd::{key_hash_slot, Call, Run};
 use crate::consensus::{
-    Admission, Admitted, Group, GroupConfig, GroupStatus, LogView, Machine, Outbox, RequestKey,
+    Admission, Admitted, Group, GroupConfig, LogView, Machine, Outbox, RequestKey,
 };
 use crate::ids::{ClientId, GroupId, NodeId, RequestId};
 use crate::kv::{Keyspace, Member, Proposal, ReadKind};
@@ -22,6 +22,7 @@ use crate::system::Directory;
 use crate::time::{Instant, Now};
 
 mod config;
+mod view;
 
 pub use config::NodeConfig;
 
@@ -426,65 +427,6 @@ impl Node {
         Some(deadline.map_or(self.next_tick_at, |d| d.min(self.next_tick_at)))
     }
 
-    /// The state of every group, for INFO, admin tools and tests.
-    pub fn status(&self) -> Vec<GroupStatus> {
-        self.groups.values().map(Group::status).collect()
-    }
-
-    /// The leader of the data group that owns `key`, if known.
-    pub fn leader_for(&self, key: &[u8]) -> Option<NodeId> {
-        self.groups.get(&self.group_for_key(key))?.leader()
-    }
-
-    /// The store this node reads and writes (tests inspect it).
-    pub fn store(&self) -> &dyn Store {
-        &*self.store
-    }
-
-    /// Peer messages dropped: refused by the checks of [`Node::handle_message`], naming an
-    /// unknown group, or dropped by raft-rs.
-    pub fn messages_dropped(&self) -> u64 {
-        self.messages_dropped
-    }
-
-    /// This node's configuration (INFO and CLUSTER render from it).
-    pub(crate) fn config(&self) -> &NodeConfig {
-        &self.config
-    }
-
-    /// How long the node has run.
-    pub(crate) fn uptime(&self) -> Duration {
-        self.now_last
-            .instant
-            .saturating_duration_since(self.started_at)
-    }
-
-    /// Client requests not answered yet.
-    pub(crate) fn requests_in_flight(&self) -> usize {
-        self.outstanding.len()
-    }
-
-    /// The first data group's state, as this node sees it.
-    pub(crate) fn data_status(&self) -> GroupStatus {
-        self.groups[&GroupId::FIRST_DATA].status()
-    }
-
-    /// The member directory the system group keeps.
-    pub(crate) fn directory(&self) -> &Directory {
-        let Machine::System(directory) = self.groups[&GroupId::SYSTEM].machine() else {
-            unreachable!("group 0 runs the directory");
-        };
-        directory
-    }
-
-    /// The first data group's keyspace.
-    pub(crate) fn keyspace(&self) -> &Keyspace {
-        let Machine::Data(keyspace) = self.groups[&GroupId::FIRST_DATA].machine() else {
-            unreachable!("group 1 is a data group");
-        };
-        keyspace
-    }
-
     // --- routing -------------------------------------------------------------------------
 
     /// Phase 1 has one data shard, which owns every slot. The shard map moves into the system
@@ -569,24 +511,6 @@ impl Node {
         }
     }
 
-    /// Whether this node was a member of the cluster and has been removed from it (or is
-    /// being removed: it is no voter or learner of the system group's incoming
-    /// configuration). It still takes part in Raft while a joint configuration lasts, but
-    /// answers clients that it was removed.
-    pub fn is_removed(&self) -> bool {
-        let system = &self.groups[&GroupId::SYSTEM];
-        system.has_configuration() && !system.stays_member()
-    }
-
-    /// The internal addresses of the members the system group's directory knows, this node's
-    /// included. The runtime connects to the ones it has no link to yet.
-    pub fn peer_addrs(&self) -> Vec<(NodeId, String)> {
-        self.directory()
-            .members()
-            .map(|member| (member.id, member.internal_addr.clone()))
-            .collect()
-    }
-
     fn read(&mut self, group_id: GroupId, key: RequestKey, kind: ReadKind) {
         let group = self.groups.get_mut(&group_id).expect("group exists");
         let admitted = group.submit_read(key, kind);
@@ -603,18 +527,6 @@ impl Node {
                 self.parked.push((key, Request::from(call)));
             }
         }
-    }
-
-    /// The client address of `node`: this node's own, or the one the directory (or, until it
-    /// names the node, the configuration file) gives.
-    pub(crate) fn client_addr_of(&self, node: NodeId) -> Option<String> {
-        if node == self.config.id {
-            return Some(self.config.client_addr.clone());
-        }
-        self.directory()
-            .member(node)
-            .map(|member| member.client_addr.clone())
-            .or_else(|| self.config.peer_client_addrs.get(&node).cloned())
     }
 
     fn retry_parked(&mut self) {

@@ -17,10 +17,9 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use raft::eraftpb::{Entry, EntryType, Message, MessageType, Snapshot, SnapshotMetadata};
+use raft::eraftpb::{Entry, EntryType, Message, MessageType, Snapshot};
 use raft::{RawNode, SnapshotStatus, StateRole, INVALID_ID};
 
-use crate::cmd::Call;
 use crate::consensus::admission::{self, Admission, Refusal, View};
 use crate::consensus::election::{ElectionTimeout, SoftState};
 use crate::consensus::group_config::GroupConfig;
@@ -28,18 +27,18 @@ use crate::consensus::log_view::LogView;
 use crate::consensus::logger::raft_logger;
 use crate::consensus::machine::Machine;
 use crate::consensus::membership::{is_removal_notice, Membership};
-use crate::consensus::order::{Admitted, ConnectionOrder};
+use crate::consensus::order::ConnectionOrder;
 use crate::consensus::outbox::{Outbox, RequestKey};
-use crate::consensus::proposals::{Proposals, ProposeError};
-use crate::consensus::reads::{PendingRead, Reads};
+use crate::consensus::proposals::Proposals;
+use crate::consensus::reads::Reads;
 use crate::consensus::receive::Receiver;
 use crate::consensus::status::{GroupStatus, SnapshotStats};
 use crate::ids::{GroupId, NodeId};
-use crate::kv::{ApplyContext, Inapplicable, Proposal, ReadKind};
+use crate::kv::{ApplyContext, Inapplicable, Proposal};
 use crate::membership::MembershipChange;
 use crate::output::{Output, PersistBatch};
 use crate::reply::Reply;
-use crate::snapshot::{SnapshotDescriptor, SnapshotId, SnapshotSource};
+use crate::snapshot::{SnapshotId, SnapshotSource};
 use crate::storage::{ColumnFamily, DataRange, StateKey, Store, WriteBatch};
 use crate::time::Instant;
 
@@ -244,127 +243,6 @@ impl Group {
     /// Tells raft-rs a peer could not be reached, so it stops pipelining to it.
     pub(crate) fn report_unreachable(&mut self, peer: NodeId) {
         self.raw.report_unreachable(peer.0);
-    }
-
-    /// Takes a client write: proposes it, or holds it behind an earlier read of its connection
-    /// that waits for confirmation (see [`crate::consensus::order`]). Its reply comes as a
-    /// completion once the entry applies.
-    pub(crate) fn submit_write(
-        &mut self,
-        key: RequestKey,
-        call: Call,
-        out: &mut Outbox,
-    ) -> Result<Admitted, ProposeError> {
-        assert!(self.is_leader(), "only a leader proposes client writes");
-        let must_hold = self.order.must_hold(key.0, true);
-        // Planted: a write does not wait for its connection's earlier reads.
-        #[cfg(feature = "planted-bugs")]
-        let must_hold =
-            must_hold && self.planted_bug != Some(crate::PlantedBug::IgnoreConnectionOrder);
-        if must_hold {
-            self.order.hold(key, call);
-            return Ok(Admitted::Held);
-        }
-        let proposal = Proposal::Command(call.into_args());
-        self.raw
-            .propose(Vec::new(), proposal.encode())
-            .map_err(|_| ProposeError::Dropped)?;
-        #[cfg(feature = "planted-bugs")]
-        if self.planted_bug == Some(crate::PlantedBug::AckBeforeCommit)
-            && matches!(&proposal, Proposal::Command(args) if args[0].eq_ignore_ascii_case(b"set"))
-        {
-            // Planted: "OK" as soon as the entry is in the leader's log, committed or not.
-            out.completions.push((key, Reply::ok()));
-            return Ok(Admitted::Proposed);
-        }
-        self.track_proposal(key, out);
-        let index = self.raw.raft.raft_log.last_index();
-        self.order.wrote(key.0, index);
-        Ok(Admitted::Proposed)
-    }
-
-    /// Waits for the entry just proposed (the last in the log) to apply, replying to `key` then.
-    fn track_proposal(&mut self, key: RequestKey, out: &mut Outbox) {
-        let index = self.raw.raft.raft_log.last_index();
-        let term = self.raw.raft.term;
-        self.proposals.track(index, term, key, out);
-    }
-
-    /// Proposes an entry nobody waits on (a member registering itself). On a follower raft-rs
-    /// forwards it to the leader; if it is lost the caller proposes again later.
-    pub(crate) fn propose_untracked(&mut self, proposal: &Proposal) -> Result<(), ProposeError> {
-        self.raw
-            .propose(Vec::new(), proposal.encode())
-            .map_err(|_| ProposeError::Dropped)
-    }
-
-    /// Takes a client read: it rides on its connection's write if the leader has not committed
-    /// that yet, or queues for the next ReadIndex round; either way it is served at or after
-    /// its connection's last write (see [`crate::consensus::order`]). Held, like everything,
-    /// behind a held request of its connection.
-    pub(crate) fn submit_read(&mut self, key: RequestKey, kind: ReadKind) -> Admitted {
-        let client = key.0;
-        let must_hold = self.order.must_hold(client, false);
-        let floor = self.order.floor(client);
-        // Planted: a read is held behind nothing and has no floor (so it never rides either):
-        // it may be served before its connection's earlier write applies.
-        #[cfg(feature = "planted-bugs")]
-        let (must_hold, floor) =
-            if self.planted_bug == Some(crate::PlantedBug::IgnoreConnectionOrder) {
-                (false, 0)
-            } else {
-                (must_hold, floor)
-            };
-        if must_hold {
-            self.order.hold(key, kind.into_call());
-            return Admitted::Held;
-        }
-        let raft = &self.raw.raft;
-        let rides = (raft.state == StateRole::Leader
-            && floor > raft.raft_log.committed
-            && self.proposals.is_waiting(floor, raft.term))
-        .then_some(raft.term);
-        let read = PendingRead {
-            key,
-            kind,
-            floor,
-            rides,
-        };
-        if rides.is_some() {
-            self.reads.ride(read);
-        } else {
-            self.order.read_queued(client);
-            self.reads.queue(read);
-        }
-        Admitted::Reading
-    }
-
-    /// The term this node leads the group in, if it leads.
-    fn leading_term(&self) -> Option<u64> {
-        (self.raw.raft.state == StateRole::Leader).then_some(self.raw.raft.term)
-    }
-
-    /// Serves the reads due once `self.applied_index` has applied: through the apply pass
-    /// `pass` when called between two of its entries, else from the store. A riding read whose
-    /// write this node no longer leads for is routed anew.
-    fn serve_due_reads(
-        &mut self,
-        store: &dyn Store,
-        pass: Option<&ApplyContext<'_>>,
-        out: &mut Outbox,
-    ) {
-        let Machine::Data(keyspace) = &self.machine else {
-            return; // The system group has no client reads.
-        };
-        let leading = self.leading_term();
-        for read in self.reads.take_due(self.applied_index) {
-            if read.rides.is_some_and(|term| leading != Some(term)) {
-                out.redispatch.push((read.key, read.kind.into_call()));
-                continue;
-            }
-            let reply = read.kind.serve(keyspace, store, pass);
-            out.completions.push((read.key, reply));
-        }
     }
 
     /// Gives up on a ReadIndex round that has waited longer than `timeout` (its messages were
@@ -600,88 +478,6 @@ impl Group {
         }
     }
 
-    /// Compacts the log once `snapshot_interval_entries` entries have applied since the last
-    /// compaction, or the entries in memory reach `snapshot_interval_bytes`. By count it keeps
-    /// the newest tenth of an interval, so a follower a little behind catches up from the log
-    /// rather than a snapshot; by size it keeps nothing it has applied, since memory is the
-    /// point. The data in the store stands for every entry dropped.
-    ///
-    /// The writes go straight to the store: they touch only entries that are applied (so
-    /// durable) and the compaction record, which nothing in flight writes.
-    fn maybe_compact(&mut self, store: &mut dyn Store) {
-        if self.install_pending.is_some() {
-            return;
-        }
-        let log = self.raw.store();
-        let since = self.applied_index.saturating_sub(log.snapshot_index());
-        let keep = if log.snapshot_index() == 0 && self.applied_index > 0 {
-            // The first compaction comes at once: the founding configuration is in no entry,
-            // so a node that joins later must start from a snapshot, never from index 1.
-            0
-        } else if since >= self.snapshot_interval_entries {
-            self.snapshot_interval_entries / 10
-        } else if log.entries_bytes() >= self.snapshot_interval_bytes && since > 0 {
-            0
-        } else {
-            return;
-        };
-        let compact_to = self.applied_index - keep.min(since - 1);
-        let mut batch = WriteBatch::new();
-        self.raw.mut_store().compact(compact_to, &mut batch);
-        write(store, batch, self.id, "compacting the log");
-        if self
-            .prepared
-            .as_ref()
-            .is_some_and(|prepared| prepared.index() < compact_to)
-        {
-            self.prepared = None;
-        }
-        self.snapshot_stats.compactions += 1;
-        tracing::debug!(
-            node = self.node.0,
-            group = self.id.0,
-            compact_to,
-            applied = self.applied_index,
-            "log compacted"
-        );
-    }
-
-    /// Prepares the snapshot raft-rs asked for: the state machine at the applied index, read
-    /// from a view of the store made now, between apply passes, so that data and metadata
-    /// agree.
-    fn prepare_snapshot(&mut self, store: &dyn Store) {
-        let index = self.applied_index;
-        let term =
-            self.raw.raft.raft_log.term(index).unwrap_or_else(|e| {
-                panic!("group {}: term of applied index {index}: {e}", self.id)
-            });
-        let metadata = SnapshotMetadata {
-            conf_state: Some(self.raw.store().conf_state().clone()).into(),
-            index,
-            term,
-            ..SnapshotMetadata::default()
-        };
-        let descriptor = SnapshotDescriptor {
-            pairs: self.machine.pairs(),
-        };
-        let snapshot = Snapshot {
-            data: descriptor.encode().into(),
-            metadata: Some(metadata).into(),
-            ..Snapshot::default()
-        };
-        self.prepared = Some(SnapshotSource::new(store.view(), self.data, index));
-        self.raw.mut_store().prepare_snapshot(snapshot);
-        self.snapshot_stats.prepared += 1;
-        tracing::info!(
-            node = self.node.0,
-            group = self.id.0,
-            index,
-            term,
-            pairs = descriptor.pairs,
-            "snapshot prepared"
-        );
-    }
-
     /// Starts receiving the snapshot `message` (a `MsgSnapshot`) announces: clears the staging
     /// generation of whatever an earlier, interrupted transfer left there. A newer transfer
     /// replaces one in progress. Returns false (and stages nothing) if the message does not
@@ -896,238 +692,7 @@ pub(super) fn write(store: &mut dyn Store, batch: WriteBatch, group: GroupId, wh
         .unwrap_or_else(|e| panic!("group {group}: {what}: {e}"));
 }
 
+mod compaction;
+mod requests;
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ids::{ClientId, RequestId};
-    use crate::kv::{Keyspace, Member};
-    use crate::storage::MemStore;
-    use crate::system::Directory;
-    use bytes::Bytes;
-    use protobuf::Message as _;
-    use raft::eraftpb::{ConfChange, ConfChangeSingle, ConfChangeType, ConfChangeV2};
-
-    fn config(group: GroupId) -> GroupConfig {
-        GroupConfig {
-            node: NodeId(1),
-            group,
-            heartbeat_ticks: 1,
-            election_ticks_min: 5,
-            election_ticks_max: 10,
-            rng_seed: 7,
-            message_bytes_max: 1 << 20,
-            inflight_messages_max: 256,
-            snapshot_interval_entries: 10_000,
-            snapshot_interval_bytes: 100_000_000,
-            uncommitted_bytes_max: 1 << 30,
-            #[cfg(feature = "planted-bugs")]
-            planted_bug: None,
-        }
-    }
-
-    /// Node 1's replica of a group of `voters`, over a fresh store; every `Persist` is durable
-    /// at once.
-    struct Replica {
-        group: Group,
-        store: MemStore,
-        out: Outbox,
-    }
-
-    impl Replica {
-        fn new(id: GroupId, voters: Vec<u64>) -> Replica {
-            let mut store = MemStore::new();
-            let log = LogView::bootstrap(id, voters);
-            let mut batch = WriteBatch::new();
-            log.initial_writes(&mut batch);
-            store.write(batch).unwrap();
-            let data = DataRange::first(id);
-            let machine = if id.is_system() {
-                Machine::System(Directory::load(data, &store).unwrap())
-            } else {
-                Machine::Data(Keyspace::load(data, &store, 65_536).unwrap())
-            };
-            let group = Group::new(&config(id), log, machine, data, 0).unwrap();
-            Replica {
-                group,
-                store,
-                out: Outbox::default(),
-            }
-        }
-
-        /// Node 1 alone: it campaigns and leads.
-        fn leader(id: GroupId) -> Replica {
-            let mut replica = Replica::new(id, vec![1]);
-            replica.group.raw.campaign().unwrap();
-            replica.settle();
-            assert!(replica.group.is_leader());
-            replica
-        }
-
-        /// Drives the group, making each `Persist` durable, until nothing is left to do.
-        fn settle(&mut self) {
-            loop {
-                self.group
-                    .drive(Instant::ZERO, &mut self.store, &mut self.out);
-                let persists: Vec<PersistBatch> = std::mem::take(&mut self.out.outputs)
-                    .into_iter()
-                    .filter_map(|output| match output {
-                        Output::Persist(batch) => Some(batch),
-                        _ => None,
-                    })
-                    .collect();
-                if persists.is_empty() {
-                    return;
-                }
-                for persist in persists {
-                    self.store.write(persist.batch).unwrap();
-                    self.group.on_persisted(
-                        Instant::ZERO,
-                        persist.ready_number,
-                        &mut self.store,
-                        &mut self.out,
-                    );
-                }
-            }
-        }
-
-        /// Node 2, leading term 1, appends one entry and commits it, as a leader does.
-        fn commit_from_leader(&mut self, entry_type: EntryType, data: Vec<u8>) {
-            let last = self.group.raw.raft.raft_log.last_index();
-            let mut append = Message::default();
-            append.set_msg_type(MessageType::MsgAppend);
-            append.from = 2;
-            append.to = 1;
-            append.term = 1;
-            append.index = last;
-            append.log_term = self.group.raw.raft.raft_log.term(last).unwrap();
-            append.commit = last + 1;
-            append.entries.push(Entry {
-                entry_type,
-                term: 1,
-                index: last + 1,
-                data: data.into(),
-                ..Entry::default()
-            });
-            assert!(matches!(self.group.admit(&append), Admission::Step));
-            self.group.step(append).unwrap();
-            self.settle();
-            assert_eq!(self.group.applied_index, last + 1, "the entry applied");
-        }
-
-        fn key_count(&self) -> u64 {
-            match self.group.machine() {
-                Machine::Data(keyspace) => keyspace.key_count(),
-                Machine::System(directory) => directory.record_count(),
-            }
-        }
-    }
-
-    fn command(args: &[&str]) -> Vec<u8> {
-        Proposal::Command(
-            args.iter()
-                .map(|arg| Bytes::copy_from_slice(arg.as_bytes()))
-                .collect(),
-        )
-        .encode()
-    }
-
-    fn registration() -> Vec<u8> {
-        Proposal::RegisterNode(Member {
-            id: NodeId(2),
-            client_addr: "node2:6379".to_owned(),
-            internal_addr: "node2:7379".to_owned(),
-        })
-        .encode()
-    }
-
-    #[test]
-    fn committed_entries_this_version_cannot_apply_apply_as_nothing() {
-        // Goal: an entry that commits but cannot apply (not a proposal, the other group's
-        // kind, an unknown command, a read, a conf change that does not decode) applies as
-        // nothing on a replica, which goes on applying what follows; it never panics (which
-        // would stop every replica at that index, again at each restart). Method: a follower
-        // of each kind of group takes each such entry from its leader, then a valid one.
-        let garbage_conf_change = vec![0xff, 0xff, 0xff];
-        let data_entries = [
-            (EntryType::EntryNormal, vec![0xff, 1, 2, 3]),
-            (EntryType::EntryNormal, vec![9]),
-            (EntryType::EntryNormal, registration()),
-            (EntryType::EntryNormal, command(&["FLY", "k"])),
-            (EntryType::EntryNormal, command(&["GET", "k"])),
-            (EntryType::EntryNormal, command(&[])),
-            (EntryType::EntryConfChange, garbage_conf_change.clone()),
-            (EntryType::EntryConfChangeV2, garbage_conf_change.clone()),
-        ];
-        let mut replica = Replica::new(GroupId::FIRST_DATA, vec![1, 2]);
-        for (entry_type, data) in data_entries {
-            replica.commit_from_leader(entry_type, data);
-            assert_eq!(replica.key_count(), 0);
-        }
-        replica.commit_from_leader(EntryType::EntryNormal, command(&["SET", "k", "v"]));
-        assert_eq!(replica.key_count(), 1);
-
-        let mut system = Replica::new(GroupId::SYSTEM, vec![1, 2]);
-        for (entry_type, data) in [
-            (EntryType::EntryNormal, vec![0xff]),
-            (EntryType::EntryNormal, command(&["SET", "k", "v"])),
-            (EntryType::EntryConfChangeV2, garbage_conf_change),
-        ] {
-            system.commit_from_leader(entry_type, data);
-            assert_eq!(system.key_count(), 0);
-        }
-        system.commit_from_leader(EntryType::EntryNormal, registration());
-        assert_eq!(system.key_count(), 1);
-        assert_eq!(
-            system.group.raw.store().conf_state().voters,
-            vec![1, 2],
-            "the undecodable conf change changed nothing"
-        );
-    }
-
-    #[test]
-    fn a_decodable_conf_change_still_applies() {
-        // Goal: the no-op path is only for changes that do not decode. Method: a follower
-        // takes a valid change adding learner 3 (both encodings).
-        let mut replica = Replica::new(GroupId::FIRST_DATA, vec![1, 2]);
-        let add = ConfChange {
-            change_type: ConfChangeType::AddLearnerNode,
-            node_id: 3,
-            ..ConfChange::default()
-        };
-        replica.commit_from_leader(EntryType::EntryConfChange, add.write_to_bytes().unwrap());
-        assert_eq!(replica.group.raw.store().conf_state().learners, vec![3]);
-        let add = ConfChangeV2 {
-            changes: vec![ConfChangeSingle {
-                change_type: ConfChangeType::AddLearnerNode,
-                node_id: 4,
-                ..ConfChangeSingle::default()
-            }]
-            .into(),
-            ..ConfChangeV2::default()
-        };
-        replica.commit_from_leader(EntryType::EntryConfChangeV2, add.write_to_bytes().unwrap());
-        let mut learners = replica.group.raw.store().conf_state().learners.clone();
-        learners.sort_unstable();
-        assert_eq!(learners, vec![3, 4]);
-    }
-
-    #[test]
-    fn the_proposer_of_an_entry_that_cannot_apply_gets_an_error() {
-        // Goal: whoever waits on such an entry is answered, with an error, not left to time
-        // out. Method: a leader proposes garbage and waits on it.
-        let mut leader = Replica::leader(GroupId::FIRST_DATA);
-        leader.group.raw.propose(Vec::new(), vec![0xff, 0]).unwrap();
-        let key = (ClientId(1), RequestId(1));
-        leader.group.track_proposal(key, &mut leader.out);
-        leader.settle();
-        let replies: Vec<&Reply> = leader
-            .out
-            .completions
-            .iter()
-            .filter(|(k, _)| *k == key)
-            .map(|(_, reply)| reply)
-            .collect();
-        assert_eq!(replies.len(), 1);
-        assert!(replies[0].is_error(), "{:?}", replies[0]);
-    }
-}
+mod tests;
