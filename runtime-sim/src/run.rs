@@ -533,22 +533,37 @@ struct Progress {
 }
 
 impl Progress {
+    /// A member's applied index is the lower of what it reports and what its disk holds: a
+    /// snapshot install moves the reported one at once, but reaches the disk (which the checks
+    /// read) only when the writer gets to its batch.
     fn of(cluster: &SimCluster) -> Progress {
+        let disks = cluster.disks();
         let groups: Vec<_> = cluster
             .members()
             .into_iter()
-            .map(|id| cluster.data_group(id))
+            .map(|id| {
+                let on_disk = disks
+                    .iter()
+                    .find(|(disk_id, _)| *disk_id == id)
+                    .and_then(|(_, disk)| inspect::applied_index(disk, GroupId::FIRST_DATA).ok());
+                cluster.data_group(id).map(|group| {
+                    (
+                        group.commit_index,
+                        group.applied_index.min(on_disk.unwrap_or(0)),
+                    )
+                })
+            })
             .collect();
         Progress {
             commit: groups
                 .iter()
                 .flatten()
-                .map(|g| g.commit_index)
+                .map(|&(commit, _)| commit)
                 .max()
                 .unwrap_or(0),
             applied: groups
                 .iter()
-                .map(|g| g.as_ref().map(|g| g.applied_index))
+                .map(|group| group.map(|(_, applied)| applied))
                 .collect(),
         }
     }
