@@ -30,7 +30,8 @@ const FIRST_LEADER_MAX: Duration = Duration::from_secs(10);
 const CONVERGE_MAX: Duration = Duration::from_secs(30);
 /// A client gives up on a reply after this long (the nodes answer `-NOQUORUM` sooner).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(4);
-/// Lines of one failure's explanation a report shows.
+/// Lines of one failure's explanation a report shows, unless `SESHAT_SIM_FAILURE_LINES` says
+/// otherwise (a linearizability failure's whole key history can run to thousands).
 const FAILURE_LINES_MAX: usize = 60;
 /// A run longer than this in simulated time is a hang.
 const SIMULATED_TIME_MAX: Duration = Duration::from_secs(600);
@@ -615,6 +616,10 @@ async fn probe_write(nodes: Vec<String>, deadline: Instant) -> bool {
 
 /// A run's report as text: the header line, the faults, and the failures if any.
 pub fn describe(report: &Report) -> String {
+    let failure_lines_max = std::env::var("SESHAT_SIM_FAILURE_LINES")
+        .ok()
+        .and_then(|lines| lines.parse().ok())
+        .unwrap_or(FAILURE_LINES_MAX);
     let mut text = String::new();
     let _ = writeln!(
         text,
@@ -638,7 +643,7 @@ pub fn describe(report: &Report) -> String {
         // A linearizability explanation lists the key's whole history: keep the start.
         let mut lines = failure.lines();
         let _ = writeln!(text, "  FAILED {}", lines.next().unwrap_or_default());
-        for line in lines.by_ref().take(FAILURE_LINES_MAX) {
+        for line in lines.by_ref().take(failure_lines_max) {
             let _ = writeln!(text, "    {line}");
         }
         if lines.next().is_some() {
