@@ -30,7 +30,8 @@ const FIRST_LEADER_MAX: Duration = Duration::from_secs(10);
 const CONVERGE_MAX: Duration = Duration::from_secs(30);
 /// A client gives up on a reply after this long (the nodes answer `-NOQUORUM` sooner).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(4);
-/// Lines of one failure's explanation a report shows.
+/// Lines of one failure's explanation a report shows, unless `SESHAT_SIM_FAILURE_LINES` says
+/// otherwise (a linearizability failure's whole key history can run to thousands).
 const FAILURE_LINES_MAX: usize = 60;
 /// A run longer than this in simulated time is a hang.
 const SIMULATED_TIME_MAX: Duration = Duration::from_secs(600);
@@ -533,22 +534,37 @@ struct Progress {
 }
 
 impl Progress {
+    /// A member's applied index is the lower of what it reports and what its disk holds: a
+    /// snapshot install moves the reported one at once, but reaches the disk (which the checks
+    /// read) only when the writer gets to its batch.
     fn of(cluster: &SimCluster) -> Progress {
+        let disks = cluster.disks();
         let groups: Vec<_> = cluster
             .members()
             .into_iter()
-            .map(|id| cluster.data_group(id))
+            .map(|id| {
+                let on_disk = disks
+                    .iter()
+                    .find(|(disk_id, _)| *disk_id == id)
+                    .and_then(|(_, disk)| inspect::applied_index(disk, GroupId::FIRST_DATA).ok());
+                cluster.data_group(id).map(|group| {
+                    (
+                        group.commit_index,
+                        group.applied_index.min(on_disk.unwrap_or(0)),
+                    )
+                })
+            })
             .collect();
         Progress {
             commit: groups
                 .iter()
                 .flatten()
-                .map(|g| g.commit_index)
+                .map(|&(commit, _)| commit)
                 .max()
                 .unwrap_or(0),
             applied: groups
                 .iter()
-                .map(|g| g.as_ref().map(|g| g.applied_index))
+                .map(|group| group.map(|(_, applied)| applied))
                 .collect(),
         }
     }
@@ -600,6 +616,10 @@ async fn probe_write(nodes: Vec<String>, deadline: Instant) -> bool {
 
 /// A run's report as text: the header line, the faults, and the failures if any.
 pub fn describe(report: &Report) -> String {
+    let failure_lines_max = std::env::var("SESHAT_SIM_FAILURE_LINES")
+        .ok()
+        .and_then(|lines| lines.parse().ok())
+        .unwrap_or(FAILURE_LINES_MAX);
     let mut text = String::new();
     let _ = writeln!(
         text,
@@ -623,7 +643,7 @@ pub fn describe(report: &Report) -> String {
         // A linearizability explanation lists the key's whole history: keep the start.
         let mut lines = failure.lines();
         let _ = writeln!(text, "  FAILED {}", lines.next().unwrap_or_default());
-        for line in lines.by_ref().take(FAILURE_LINES_MAX) {
+        for line in lines.by_ref().take(failure_lines_max) {
             let _ = writeln!(text, "    {line}");
         }
         if lines.next().is_some() {

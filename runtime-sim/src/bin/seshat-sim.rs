@@ -6,7 +6,8 @@
 //! seshat-sim list
 //! ```
 //! Build it with `--cfg madsim`; `scripts/sim.sh` does. `RUST_LOG=debug` shows the nodes' logs;
-//! `SESHAT_SIM_OPS=1` prints every client operation of a run. `--depth N` makes every run's
+//! `SESHAT_SIM_OPS=1` prints every client operation of a run; `SESHAT_SIM_FAILURE_LINES=N`
+//! shows up to N lines of each failure (60 by default). `--depth N` makes every run's
 //! clients pipeline up to N requests per connection instead of letting the seed choose.
 
 #[cfg(not(madsim))]
