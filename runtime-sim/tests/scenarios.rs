@@ -236,18 +236,16 @@ fn planted_ignore_connection_order_is_caught() {
     }
 }
 
-/// Seeds that fail on a bug in the core's connection order, found by sweeps, kept here to
-/// replay until it is fixed (then they join the regular lists): `scripts/sim.sh test --
-/// --ignored known_`.
+/// Seeds that failed on a bug in the core's connection order, found by sweeps, kept as
+/// regressions.
 ///
 /// In each, a pipelined connection sends a write W1, a read R and a later write W2 to the
-/// leader. R rides on W1's commit, so W2 is proposed at once, not held. The node loses
-/// leadership before W1 applies, reroutes R (`Group::note_soft_state`), and once it leads again
-/// dispatches R anew, with its connection's floor as it is then: W2's index. R is served after
-/// W2 and sees it.
+/// leader. R rides on W1's commit, so W2 is proposed at once, not held. The node lost
+/// leadership before W1 applied and rerouted R; once it led again it dispatched R anew with
+/// its connection's floor as it was then, W2's index, so R saw W2. Now a riding read is
+/// answered `TRYAGAIN` when its node stops leading (`Group::note_soft_state`).
 #[test]
-#[ignore = "core bug: a riding read rerouted on a leadership change sees its connection's later write"]
-fn known_connection_order_failures() {
+fn nemesis_connection_order_regressions() {
     // (seed, pipeline depth: `None` lets the seed choose)
     let seeds: [(u64, Option<usize>); 8] = [
         (155, None),

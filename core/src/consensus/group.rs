@@ -20,6 +20,7 @@ use std::time::Duration;
 use raft::eraftpb::{Entry, EntryType, Message, MessageType, Snapshot};
 use raft::{RawNode, SnapshotStatus, StateRole, INVALID_ID};
 
+use crate::cluster_error::{ClusterError, TryAgain};
 use crate::consensus::admission::{self, Admission, Refusal, View};
 use crate::consensus::election::{ElectionTimeout, SoftState};
 use crate::consensus::group_config::GroupConfig;
@@ -662,11 +663,15 @@ impl Group {
         if lost_leadership {
             // Reads that need a leader, and every request held behind a read, go back to the
             // node to be routed anew, each connection's in the order it sent them.
+            // A read riding on its connection's write is answered instead: the connection may
+            // have writes proposed after it, and routed anew it could be served after them.
             let mut rerouted = Vec::new();
             for read in self.reads.take_needing_leader() {
-                if read.rides.is_none() {
-                    rerouted.extend(self.order.read_settled(read.key.0));
+                if read.rides.is_some() {
+                    out.completions.push((read.key, riding_read_lost()));
+                    continue;
                 }
+                rerouted.extend(self.order.read_settled(read.key.0));
                 rerouted.push((read.key, read.kind.into_call()));
             }
             rerouted.extend(self.order.take_held());
@@ -686,6 +691,12 @@ impl Group {
 ///
 /// # Panics
 /// If the store refuses the write; the message names the group and `what` was written.
+/// The answer to a read that rode on its connection's write when this node stopped leading:
+/// it certainly had no effect, and retrying it is safe.
+pub(super) fn riding_read_lost() -> Reply {
+    ClusterError::TryAgain(TryAgain::LeadershipMoving).into()
+}
+
 pub(super) fn write(store: &mut dyn Store, batch: WriteBatch, group: GroupId, what: &str) {
     store
         .write(batch)

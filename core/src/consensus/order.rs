@@ -15,6 +15,10 @@
 //!   read *rides* on the write).
 //!
 //! A held request keeps everything the connection sent after it behind it.
+//!
+//! When the node stops leading, held requests and queued reads are routed anew in each
+//! connection's order; a riding read is answered `TRYAGAIN` instead, since its connection may
+//! have proposed writes after it that it must not see.
 
 use std::collections::{BTreeMap, VecDeque};
 

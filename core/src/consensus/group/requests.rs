@@ -116,7 +116,7 @@ impl Group {
 
     /// Serves the reads due once `self.applied_index` has applied: through the apply pass
     /// `pass` when called between two of its entries, else from the store. A riding read whose
-    /// write this node no longer leads for is routed anew.
+    /// write this node no longer leads for is answered `TRYAGAIN` (see `riding_read_lost`).
     pub(super) fn serve_due_reads(
         &mut self,
         store: &dyn Store,
@@ -129,7 +129,7 @@ impl Group {
         let leading = self.leading_term();
         for read in self.reads.take_due(self.applied_index) {
             if read.rides.is_some_and(|term| leading != Some(term)) {
-                out.redispatch.push((read.key, read.kind.into_call()));
+                out.completions.push((read.key, super::riding_read_lost()));
                 continue;
             }
             let reply = read.kind.serve(keyspace, store, pass);
