@@ -406,6 +406,7 @@ impl Node {
         let round_timeout = self.config.tick_interval * self.config.election_ticks_max as u32;
         for group in self.groups.values_mut() {
             group.retry_stale_read_round(now.instant, round_timeout);
+            group.run_expiry_cycle(now, &*self.store);
         }
         self.expire_requests(now.instant);
         self.register_self(now.instant);
@@ -513,13 +514,13 @@ impl Node {
 
     fn read(&mut self, group_id: GroupId, key: RequestKey, kind: ReadKind) {
         let group = self.groups.get_mut(&group_id).expect("group exists");
-        let admitted = group.submit_read(key, kind);
+        let admitted = group.submit_read(key, kind, self.now_last.unix_ms, &*self.store);
         self.set_stage(key, Stage::from(admitted));
     }
 
     fn propose(&mut self, group_id: GroupId, key: RequestKey, call: Call) {
         let group = self.groups.get_mut(&group_id).expect("group exists");
-        match group.submit_write(key, call.clone(), &mut self.outbox) {
+        match group.submit_write(key, call.clone(), self.now_last.unix_ms, &mut self.outbox) {
             Ok(admitted) => self.set_stage(key, Stage::from(admitted)),
             Err(_) => {
                 // A leadership transfer is in progress: wait for the next leader.

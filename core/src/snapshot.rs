@@ -29,6 +29,7 @@ use std::sync::Arc;
 use raft::eraftpb::Message;
 
 use crate::ids::{GroupId, NodeId};
+use crate::kv::KeyspaceState;
 use crate::storage::{DataRange, StoreError, StoreView};
 
 /// Bytes of pairs a chunk holds at most (one pair more may make it a little larger).
@@ -37,30 +38,47 @@ pub const CHUNK_BYTES_MAX: usize = 1024 * 1024;
 /// What a `MsgSnapshot` carries besides raft-rs's metadata: enough for the follower to check
 /// that it received the whole snapshot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SnapshotDescriptor {
+pub(crate) struct SnapshotDescriptor {
     /// Number of pairs the snapshot holds.
-    pub pairs: u64,
+    pub(crate) pairs: u64,
+    /// A data group's counts and cluster time at the snapshot's index (default for the system
+    /// group), installed with the pairs.
+    pub(crate) keyspace: KeyspaceState,
 }
 
 impl SnapshotDescriptor {
-    const VERSION: u8 = 1;
-    const ENCODED_LEN: usize = 9;
+    /// Version 1 held the pair count alone, before key expiry.
+    const VERSION_1: u8 = 1;
+    const VERSION: u8 = 2;
+    const ENCODED_LEN: usize = 9 + KeyspaceState::LEN;
 
     /// The bytes placed in raft-rs's `Snapshot.data`.
-    pub fn encode(self) -> Vec<u8> {
+    pub(crate) fn encode(self) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(Self::ENCODED_LEN);
         bytes.push(Self::VERSION);
         bytes.extend_from_slice(&self.pairs.to_be_bytes());
+        bytes.extend_from_slice(&self.keyspace.encode());
         bytes
     }
 
-    /// Decodes bytes made by [`SnapshotDescriptor::encode`]; `None` for anything else.
-    pub fn decode(bytes: &[u8]) -> Option<SnapshotDescriptor> {
-        if bytes.len() != Self::ENCODED_LEN || bytes[0] != Self::VERSION {
-            return None;
+    /// Decodes bytes made by [`SnapshotDescriptor::encode`] (or by a version 1 one); `None`
+    /// for anything else.
+    pub(crate) fn decode(bytes: &[u8]) -> Option<SnapshotDescriptor> {
+        let pairs = u64::from_be_bytes(bytes.get(1..9)?.try_into().ok()?);
+        match (bytes[0], bytes.len()) {
+            (Self::VERSION_1, 9) => Some(SnapshotDescriptor {
+                pairs,
+                keyspace: KeyspaceState {
+                    keys: pairs,
+                    ..KeyspaceState::default()
+                },
+            }),
+            (Self::VERSION, Self::ENCODED_LEN) => Some(SnapshotDescriptor {
+                pairs,
+                keyspace: KeyspaceState::decode(&bytes[9..])?,
+            }),
+            _ => None,
         }
-        let pairs = u64::from_be_bytes(bytes[1..].try_into().ok()?);
-        Some(SnapshotDescriptor { pairs })
     }
 }
 
@@ -259,7 +277,15 @@ mod tests {
 
     #[test]
     fn descriptors_round_trip_and_reject_other_bytes() {
-        let descriptor = SnapshotDescriptor { pairs: 1 << 40 };
+        let descriptor = SnapshotDescriptor {
+            pairs: 1 << 40,
+            keyspace: KeyspaceState {
+                keys: 3,
+                expiring: 2,
+                deadline_sum: 1 << 80,
+                clock_ms: 1_700_000_000_000,
+            },
+        };
         assert_eq!(
             SnapshotDescriptor::decode(&descriptor.encode()),
             Some(descriptor)

@@ -302,17 +302,14 @@ fn check_countkeysinslot(args: &[Bytes], _: &CommandLimits) -> Result<(), Reply>
     slot(&args[2], "ERR Invalid slot").map(drop)
 }
 
-/// `CLUSTER COUNTKEYSINSLOT slot`: O(keys), a scan of the whole keyspace (there is no slot
-/// index yet).
+/// `CLUSTER COUNTKEYSINSLOT slot`: O(keys in the slot): key records are stored by slot.
 fn countkeysinslot(args: &[Bytes], db: &Reader<'_>) -> Reply {
     let Ok(wanted) = slot(&args[2], "ERR Invalid slot") else {
         return Reply::error("ERR Invalid slot");
     };
     let mut count = 0;
-    db.for_each_key(&mut |key| {
-        if key_hash_slot(key) == wanted {
-            count += 1;
-        }
+    db.for_each_key_in_slot(wanted, &mut |_| {
+        count += 1;
         ControlFlow::Continue(())
     });
     Reply::Integer(count)
@@ -330,7 +327,7 @@ fn check_getkeysinslot(args: &[Bytes], _: &CommandLimits) -> Result<(), Reply> {
     getkeysinslot_args(args).map(drop)
 }
 
-/// `CLUSTER GETKEYSINSLOT slot count`: up to `count` keys of the slot, in key order.
+/// `CLUSTER GETKEYSINSLOT slot count`: up to `count` keys of the slot, in stored order.
 fn getkeysinslot(args: &[Bytes], db: &Reader<'_>) -> Reply {
     let (wanted, count) = match getkeysinslot_args(args) {
         Ok(parsed) => parsed,
@@ -338,12 +335,10 @@ fn getkeysinslot(args: &[Bytes], db: &Reader<'_>) -> Reply {
     };
     let mut keys = Vec::new();
     if count > 0 {
-        db.for_each_key(&mut |key| {
-            if key_hash_slot(key) == wanted {
-                keys.push(Reply::Bulk(Bytes::copy_from_slice(key)));
-                if keys.len() == count {
-                    return ControlFlow::Break(());
-                }
+        db.for_each_key_in_slot(wanted, &mut |key| {
+            keys.push(Reply::Bulk(Bytes::copy_from_slice(key)));
+            if keys.len() == count {
+                return ControlFlow::Break(());
             }
             ControlFlow::Continue(())
         });

@@ -172,10 +172,10 @@ pub(crate) static RENAMENX: CommandSpec = CommandSpec {
 };
 
 /// Redis's `renameGenericCommand`: `ERR no such key` without a source; renaming a key to itself
-/// changes nothing (RENAMENX then answers 0).
+/// changes nothing (RENAMENX then answers 0). The TTL moves with the value.
 fn rename(args: &[Bytes], db: &mut Writer<'_, '_>, replace: bool) -> Result<bool, Reply> {
     let (from, to) = (&args[1], &args[2]);
-    let Some(value) = db.get(from) else {
+    let Some(record) = db.entry(from) else {
         return Err(Reply::error("ERR no such key"));
     };
     if from == to {
@@ -185,7 +185,7 @@ fn rename(args: &[Bytes], db: &mut Writer<'_, '_>, replace: bool) -> Result<bool
         return Ok(false);
     }
     db.delete(from);
-    db.put(to, &value);
+    db.set(to, &record.value, record.deadline_ms);
     Ok(true)
 }
 
@@ -250,13 +250,14 @@ fn copy(args: &[Bytes], db: &mut Writer<'_, '_>) -> Reply {
     if args[1] == args[2] {
         return Reply::error("ERR source and destination objects are the same");
     }
-    let Some(value) = db.get(&args[1]) else {
+    let Some(record) = db.entry(&args[1]) else {
         return Reply::Integer(0);
     };
     if !replace && db.get(&args[2]).is_some() {
         return Reply::Integer(0);
     }
-    db.put(&args[2], &value);
+    // The copy has the source's TTL, as in Redis.
+    db.set(&args[2], &record.value, record.deadline_ms);
     Reply::Integer(1)
 }
 

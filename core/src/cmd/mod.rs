@@ -17,6 +17,7 @@
 pub(crate) mod cluster;
 pub(crate) mod connection;
 pub(crate) mod counter;
+pub(crate) mod expire;
 mod glob;
 pub(crate) mod keys;
 pub(crate) mod server;

@@ -145,11 +145,22 @@ fn render_info(node: &Node, sections: &[String], connected_clients: u64) -> Stri
         }
         let _ = write!(info, "messages_dropped:{}\r\n\r\n", node.messages_dropped());
     }
+    if wants("stats") {
+        let expired = node.keyspace().expired_keys();
+        let _ = write!(info, "# Stats\r\nexpired_keys:{expired}\r\n\r\n");
+    }
     if wants("keyspace") {
-        let key_count = node.keyspace().key_count();
+        let keyspace = node.keyspace();
+        let state = keyspace.state();
         let _ = write!(info, "# Keyspace\r\n");
-        if key_count > 0 {
-            let _ = write!(info, "db0:keys={key_count},expires=0,avg_ttl=0\r\n");
+        if state.keys > 0 {
+            let _ = write!(
+                info,
+                "db0:keys={},expires={},avg_ttl={}\r\n",
+                state.keys,
+                state.expiring,
+                keyspace.avg_ttl_ms()
+            );
         }
     }
     info

@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 
+use crate::cmd::expire::{set_expiring, Expiration, Unit};
 use crate::cmd::{
     check_key, check_value, syntax_error, CommandLimits, CommandSpec, Docs, KeySpec, Run,
 };
@@ -38,7 +39,8 @@ fn get(args: &[Bytes], db: &Reader<'_>) -> Reply {
     db.get(&args[1]).map_or(Reply::Null, Reply::Bulk)
 }
 
-/// `SET key value [NX|XX] [GET] [KEEPTTL]`.
+/// `SET key value [NX | XX | IFEQ old | IFNE old] [GET] [EX s | PX ms | EXAT unix-s |
+/// PXAT unix-ms | KEEPTTL]`. IFEQ and IFNE are Redis 8.4's compare-and-set.
 pub(crate) static SET: CommandSpec = CommandSpec {
     name: "set",
     arity: -3,
@@ -59,7 +61,7 @@ pub(crate) static SET: CommandSpec = CommandSpec {
 };
 
 /// When a SET applies, judged against the value at apply time.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) enum SetCondition {
     /// Always.
     #[default]
@@ -68,6 +70,35 @@ pub(crate) enum SetCondition {
     IfAbsent,
     /// `XX`: only if the key exists.
     IfPresent,
+    /// `IFEQ old`: only if the key holds `old` (a missing key is not created).
+    IfEqual(Bytes),
+    /// `IFNE old`: only if the key does not hold `old` (a missing key is created).
+    IfNotEqual(Bytes),
+}
+
+impl SetCondition {
+    /// Whether a key holding `old` (or missing) may be set.
+    fn allows(&self, old: Option<&Bytes>) -> bool {
+        match self {
+            SetCondition::Always => true,
+            SetCondition::IfAbsent => old.is_none(),
+            SetCondition::IfPresent => old.is_some(),
+            SetCondition::IfEqual(value) => old == Some(value),
+            SetCondition::IfNotEqual(value) => old != Some(value),
+        }
+    }
+}
+
+/// What a SET does to the key's TTL.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum SetTtl {
+    /// Removes it (plain SET).
+    #[default]
+    Clear,
+    /// `KEEPTTL`.
+    Keep,
+    /// `EX`, `PX`, `EXAT` or `PXAT`.
+    Expire(Expiration),
 }
 
 /// The arguments of a SET.
@@ -78,32 +109,67 @@ pub(crate) struct Set {
     pub(crate) condition: SetCondition,
     /// `GET`: reply with the old value (or null) instead of `OK`.
     pub(crate) get: bool,
+    pub(crate) ttl: SetTtl,
 }
 
 impl Set {
-    /// Parses `SET key value [options]` (arity checked). TTLs (EX, PX, EXAT, PXAT) are not
-    /// supported in this version: the leader would have to write absolute deadlines into the
-    /// log and propose deletions when they pass, so they are refused rather than silently
-    /// ignored. KEEPTTL is accepted: no key has a TTL, so keeping it changes nothing.
+    /// Parses `SET key value [options]` (arity checked) as Redis 7's
+    /// `parseExtendedStringArgumentsOrReply` does: an option may repeat, but not meet one it
+    /// excludes (NX with XX, two different TTL options, KEEPTTL with a TTL); the TTL's number
+    /// is checked here too, all but the overflow of adding the entry's time.
     pub(crate) fn parse(args: &[Bytes]) -> Result<Set, Reply> {
         let mut set = Set {
             key: args[1].clone(),
             value: args[2].clone(),
             condition: SetCondition::Always,
             get: false,
+            ttl: SetTtl::Clear,
         };
-        for option in &args[3..] {
-            match option.to_ascii_uppercase().as_slice() {
-                b"NX" if set.condition != SetCondition::IfPresent => {
+        // The TTL option seen so far, and its argument.
+        let mut ttl_option: Option<(Unit, bool, &Bytes)> = None;
+        let mut i = 3;
+        while i < args.len() {
+            let option = args[i].to_ascii_uppercase();
+            let next = args.get(i + 1);
+            let condition = &set.condition;
+            match option.as_slice() {
+                b"NX" if matches!(condition, SetCondition::Always | SetCondition::IfAbsent) => {
                     set.condition = SetCondition::IfAbsent
                 }
-                b"XX" if set.condition != SetCondition::IfAbsent => {
+                b"XX" if matches!(condition, SetCondition::Always | SetCondition::IfPresent) => {
                     set.condition = SetCondition::IfPresent
                 }
+                b"IFEQ" if *condition == SetCondition::Always && next.is_some() => {
+                    set.condition = SetCondition::IfEqual(next.cloned().expect("checked"));
+                    i += 1;
+                }
+                b"IFNE" if *condition == SetCondition::Always && next.is_some() => {
+                    set.condition = SetCondition::IfNotEqual(next.cloned().expect("checked"));
+                    i += 1;
+                }
                 b"GET" => set.get = true,
-                b"KEEPTTL" => {}
+                b"KEEPTTL" if ttl_option.is_none() => set.ttl = SetTtl::Keep,
+                word @ (b"EX" | b"PX" | b"EXAT" | b"PXAT") => {
+                    let unit = if word[0] == b'E' {
+                        Unit::Seconds
+                    } else {
+                        Unit::Milliseconds
+                    };
+                    let absolute = word.len() == 4;
+                    let compatible = set.ttl != SetTtl::Keep
+                        && ttl_option.is_none_or(|(u, a, _)| u == unit && a == absolute);
+                    match next {
+                        Some(arg) if compatible => ttl_option = Some((unit, absolute, arg)),
+                        _ => return Err(syntax_error()),
+                    }
+                    i += 1;
+                }
                 _ => return Err(syntax_error()),
             }
+            i += 1;
+        }
+        if let Some((unit, absolute, arg)) = ttl_option {
+            set.ttl = SetTtl::Expire(Expiration::parse(arg, unit, absolute, "set")?);
         }
         Ok(set)
     }
@@ -113,13 +179,25 @@ impl Set {
     pub(crate) fn to_args(&self) -> Vec<Bytes> {
         let word = |w: &'static str| Bytes::from_static(w.as_bytes());
         let mut args = vec![word("SET"), self.key.clone(), self.value.clone()];
-        match self.condition {
+        match &self.condition {
             SetCondition::Always => {}
             SetCondition::IfAbsent => args.push(word("NX")),
             SetCondition::IfPresent => args.push(word("XX")),
+            SetCondition::IfEqual(value) => args.extend([word("IFEQ"), value.clone()]),
+            SetCondition::IfNotEqual(value) => args.extend([word("IFNE"), value.clone()]),
         }
         if self.get {
             args.push(word("GET"));
+        }
+        match self.ttl {
+            SetTtl::Clear => {}
+            SetTtl::Keep => args.push(word("KEEPTTL")),
+            SetTtl::Expire(Expiration::After(ms)) => {
+                args.extend([word("PX"), Bytes::from(ms.to_string())])
+            }
+            SetTtl::Expire(Expiration::At(ms)) => {
+                args.extend([word("PXAT"), Bytes::from(ms.to_string())])
+            }
         }
         args
     }
@@ -136,17 +214,25 @@ fn apply_set(args: &[Bytes], db: &mut Writer<'_, '_>) -> Reply {
         Ok(set) => set,
         Err(reply) => return reply,
     };
-    let old = db.get(&set.key);
-    let allowed = match set.condition {
-        SetCondition::Always => true,
-        SetCondition::IfAbsent => old.is_none(),
-        SetCondition::IfPresent => old.is_some(),
+    // Redis computes the deadline first: an overflow fails the whole command.
+    let deadline = match set.ttl {
+        SetTtl::Expire(expiration) => match expiration.deadline(db.now_ms(), "set") {
+            Ok(deadline) => Some(deadline),
+            Err(reply) => return reply,
+        },
+        SetTtl::Clear | SetTtl::Keep => None,
     };
+    let old = db.get(&set.key);
+    let allowed = set.condition.allows(old.as_ref());
     if allowed {
-        db.put(&set.key, &set.value);
+        match (set.ttl, deadline) {
+            (SetTtl::Keep, _) => db.put(&set.key, &set.value),
+            (_, Some(deadline)) => set_expiring(db, &set.key, &set.value, deadline),
+            (_, None) => db.set(&set.key, &set.value, None),
+        }
     }
     // Redis: SET ... GET answers the old value (or null) whether or not it set; without GET a
-    // SET whose NX/XX condition failed answers null.
+    // SET whose condition failed answers null.
     match (set.get, allowed) {
         (true, _) => old.map_or(Reply::Null, Reply::Bulk),
         (false, true) => Reply::ok(),
@@ -174,7 +260,7 @@ pub(crate) static SETNX: CommandSpec = CommandSpec {
             if db.get(&args[1]).is_some() {
                 return Reply::Integer(0);
             }
-            db.put(&args[1], &args[2]);
+            db.set(&args[1], &args[2], None);
             Reply::Integer(1)
         },
     },
@@ -197,8 +283,9 @@ pub(crate) static GETSET: CommandSpec = CommandSpec {
     run: Run::Write {
         check: check_key_value,
         apply: |args, db| {
+            // GETSET is SET ... GET: the TTL goes.
             let old = db.get(&args[1]);
-            db.put(&args[1], &args[2]);
+            db.set(&args[1], &args[2], None);
             old.map_or(Reply::Null, Reply::Bulk)
         },
     },
@@ -305,7 +392,7 @@ pub(crate) static MSET: CommandSpec = CommandSpec {
                 return super::wrong_arity("mset");
             }
             for pair in args[1..].chunks_exact(2) {
-                db.put(&pair[0], &pair[1]);
+                db.set(&pair[0], &pair[1], None);
             }
             Reply::ok()
         },
@@ -338,7 +425,7 @@ pub(crate) static MSETNX: CommandSpec = CommandSpec {
                     return Reply::Integer(0);
                 }
                 for pair in pairs {
-                    db.put(&pair[0], &pair[1]);
+                    db.set(&pair[0], &pair[1], None);
                 }
                 Reply::Integer(1)
             },
@@ -393,16 +480,33 @@ mod tests {
             SetCondition::IfPresent
         );
         assert!(set(&["SET", "k", "v", "GET"]).get);
+        assert_eq!(set(&["SET", "k", "v", "KEEPTTL"]).ttl, SetTtl::Keep);
         assert_eq!(
-            set(&["SET", "k", "v", "KEEPTTL"]).condition,
-            SetCondition::Always
+            set(&["SET", "k", "v", "EX", "10"]).ttl,
+            SetTtl::Expire(Expiration::After(10_000))
+        );
+        assert_eq!(
+            set(&["SET", "k", "v", "px", "10", "PX", "20"]).ttl,
+            SetTtl::Expire(Expiration::After(20))
+        );
+        assert_eq!(
+            set(&["SET", "k", "v", "EXAT", "10"]).ttl,
+            SetTtl::Expire(Expiration::At(10_000))
+        );
+        assert_eq!(
+            set(&["SET", "k", "v", "IFEQ", "old"]).condition,
+            SetCondition::IfEqual(Bytes::from("old"))
         );
         for words in [
             &["SET", "k", "v", "NX", "XX"][..],
-            &["SET", "k", "v", "EX", "10"],
-            &["SET", "k", "v", "PX", "10"],
-            &["SET", "k", "v", "EXAT", "10"],
-            &["SET", "k", "v", "PXAT", "10"],
+            &["SET", "k", "v", "EX", "10", "PX", "10"],
+            &["SET", "k", "v", "EX", "10", "KEEPTTL"],
+            &["SET", "k", "v", "KEEPTTL", "EX", "10"],
+            &["SET", "k", "v", "EX"],
+            &["SET", "k", "v", "IFEQ"],
+            &["SET", "k", "v", "NX", "IFEQ", "x"],
+            &["SET", "k", "v", "IFNE", "x", "XX"],
+            &["SET", "k", "v", "PERSIST"],
             &["SET", "k", "v", "bogus"],
         ] {
             assert_eq!(error(words), "ERR syntax error", "{words:?}");
@@ -426,14 +530,25 @@ mod tests {
         let condition = prop_oneof![
             Just(SetCondition::Always),
             Just(SetCondition::IfAbsent),
-            Just(SetCondition::IfPresent)
+            Just(SetCondition::IfPresent),
+            bytes().prop_map(SetCondition::IfEqual),
+            bytes().prop_map(SetCondition::IfNotEqual),
         ];
-        (bytes(), bytes(), condition, any::<bool>()).prop_map(|(key, value, condition, get)| Set {
-            key,
-            value,
-            condition,
-            get,
-        })
+        let ttl = prop_oneof![
+            Just(SetTtl::Clear),
+            Just(SetTtl::Keep),
+            (1i64..i64::MAX).prop_map(|ms| SetTtl::Expire(Expiration::After(ms))),
+            (1i64..i64::MAX).prop_map(|ms| SetTtl::Expire(Expiration::At(ms))),
+        ];
+        (bytes(), bytes(), condition, any::<bool>(), ttl).prop_map(
+            |(key, value, condition, get, ttl)| Set {
+                key,
+                value,
+                condition,
+                get,
+                ttl,
+            },
+        )
     }
 
     proptest! {

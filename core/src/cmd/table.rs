@@ -2,7 +2,7 @@
 //! there, what are their keys, how do they run" reads it: the parser, routing, `COMMAND`.
 
 use crate::cmd::{
-    cluster, connection, counter, keys, server, string, substring, transaction, CommandSpec,
+    cluster, connection, counter, expire, keys, server, string, substring, transaction, CommandSpec,
 };
 
 /// Every command this server accepts, one line each (a container's subcommands hang off its
@@ -17,6 +17,9 @@ pub static COMMANDS: &[&CommandSpec] = &[
     &string::MGET,
     &string::MSET,
     &string::MSETNX,
+    &expire::SETEX,
+    &expire::PSETEX,
+    &expire::GETEX,
     &substring::GETRANGE,
     &substring::SUBSTR,
     &substring::SETRANGE,
@@ -33,6 +36,15 @@ pub static COMMANDS: &[&CommandSpec] = &[
     &keys::RENAME,
     &keys::RENAMENX,
     &keys::COPY,
+    &expire::EXPIRE,
+    &expire::PEXPIRE,
+    &expire::EXPIREAT,
+    &expire::PEXPIREAT,
+    &expire::TTL,
+    &expire::PTTL,
+    &expire::EXPIRETIME,
+    &expire::PEXPIRETIME,
+    &expire::PERSIST,
     &server::DBSIZE,
     &connection::PING,
     &connection::ECHO,

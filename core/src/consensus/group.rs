@@ -88,6 +88,8 @@ pub(crate) struct Group {
     reads: Reads,
     /// Each connection's order: floors for its reads, its writes held behind its reads.
     order: ConnectionOrder,
+    /// A data group leader's expiry bookkeeping (see [`expiry`]).
+    expiry: expiry::Expiry,
     /// raft-rs's role, leader and term when the Ready loop last looked, to notice changes.
     soft: SoftState,
     /// The known bug to plant, if any (simulation builds only).
@@ -140,6 +142,7 @@ impl Group {
             proposals: Proposals::default(),
             reads: Reads::new(config),
             order: ConnectionOrder::default(),
+            expiry: expiry::Expiry::default(),
             soft,
             #[cfg(feature = "planted-bugs")]
             planted_bug: config.planted_bug,
@@ -704,6 +707,7 @@ pub(super) fn write(store: &mut dyn Store, batch: WriteBatch, group: GroupId, wh
 }
 
 mod compaction;
+mod expiry;
 mod requests;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,6 @@
 //! The state machine a group's log drives.
 
-use crate::kv::{ApplyContext, Inapplicable, Keyspace, Proposal};
+use crate::kv::{ApplyContext, Inapplicable, Keyspace, KeyspaceState, Proposal};
 use crate::reply::Reply;
 use crate::storage::WriteBatch;
 use crate::system::Directory;
@@ -35,11 +35,20 @@ impl Machine {
         }
     }
 
-    /// The pairs a snapshot of it holds: directory records, or keys.
+    /// The pairs a snapshot of it holds: directory records, or key records and deadline
+    /// entries.
     pub(super) fn pairs(&self) -> u64 {
         match self {
             Machine::System(directory) => directory.record_count(),
-            Machine::Data(keyspace) => keyspace.key_count(),
+            Machine::Data(keyspace) => keyspace.state().pairs(),
+        }
+    }
+
+    /// A keyspace's counts and cluster time, for a snapshot (default for the directory).
+    pub(super) fn keyspace_state(&self) -> KeyspaceState {
+        match self {
+            Machine::System(_) => KeyspaceState::default(),
+            Machine::Data(keyspace) => keyspace.state(),
         }
     }
 }

@@ -162,7 +162,7 @@ impl Receiver {
         );
         let machine = match machine {
             Machine::Data(old) => {
-                let keyspace = old.installed(live, receiving.descriptor.pairs);
+                let keyspace = old.installed(live, receiving.descriptor.keyspace);
                 keyspace.finish_pass(batch);
                 Machine::Data(keyspace)
             }

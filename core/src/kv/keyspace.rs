@@ -1,8 +1,14 @@
-//! The keyspace of a data group: the state machine that SET and DEL change.
+//! The keyspace of a data group: the state machine the write commands change.
 //!
-//! Data lives in the `data_kv` family, one record per key, and is read from the store, never
-//! loaded whole into memory: a restart costs the log tail, not the dataset. Applying is
-//! deterministic: its result depends only on the stored data and the entries, never on a clock.
+//! Data lives in the `data_kv` family, one record per key plus one deadline entry per key with
+//! a TTL (see [`layout`](super::layout)), and is read from the store, never loaded whole into
+//! memory: a restart costs the log tail, not the dataset.
+//!
+//! Applying is deterministic: its result depends only on the stored data and the entries,
+//! never on a clock. Expiry is judged on the *cluster time*: the largest leader timestamp of
+//! any entry applied so far (each client write, and each expiry entry, carries its leader's
+//! Unix time). It never runs backwards, whatever the leaders' clocks do, and every replica
+//! reaches the same value at the same index, so they all agree which keys exist.
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
@@ -11,13 +17,13 @@ use bytes::Bytes;
 
 use crate::cmd::{Call, Run};
 use crate::ids::GroupId;
+use crate::kv::layout;
+use crate::kv::record::Record;
 use crate::kv::{Inapplicable, Proposal};
 use crate::reply::Reply;
 use crate::storage::{ColumnFamily, DataRange, ScanVisitor, StateKey, Store, WriteBatch};
 
-/// Format byte in front of every stored value, so a later version can add fields (expiry
-/// deadlines) without rewriting old records.
-const VALUE_FORMAT_PLAIN: u8 = 0;
+const CF: ColumnFamily = ColumnFamily::DataKv;
 
 /// The writes of one apply pass, with an overlay so that an entry sees the changes of the
 /// entries applied before it in the same pass.
@@ -103,29 +109,61 @@ impl<'a> ApplyContext<'a> {
 }
 
 /// What a write command sees while it applies: the keyspace as changed by the entries before
-/// it in this pass. Every change goes into the pass's one batch.
+/// it in this pass, at the cluster time of its entry. Every change goes into the pass's one
+/// batch. A key whose deadline has passed does not exist: the first write to look at it
+/// deletes it (Redis's lazy expiry, here deterministic).
 pub(crate) struct Writer<'a, 'store> {
     keyspace: &'a mut Keyspace,
     cx: &'a mut ApplyContext<'store>,
 }
 
 impl Writer<'_, '_> {
-    /// The value of `key`.
-    pub(crate) fn get(&mut self, key: &[u8]) -> Option<Bytes> {
-        let stored_key = self.keyspace.range.key(key);
-        self.cx
-            .get(ColumnFamily::DataKv, &stored_key)
-            .map(|record| decode_value(&record))
+    /// The cluster time of the entry being applied, Unix milliseconds: what relative TTLs
+    /// count from.
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.keyspace.state.clock_ms
     }
 
-    /// Sets `key` to `value`, creating it if it does not exist.
-    pub(crate) fn put(&mut self, key: &[u8], value: &[u8]) {
-        let stored_key = self.keyspace.range.key(key);
-        if self.cx.get(ColumnFamily::DataKv, &stored_key).is_none() {
-            self.keyspace.key_count += 1;
+    /// The record of `key`, if the key exists.
+    pub(crate) fn entry(&mut self, key: &[u8]) -> Option<Record> {
+        let stored = layout::record_key(self.keyspace.range, key);
+        let record = Record::decode(&self.cx.get(CF, &stored)?);
+        if record.expired_at(self.now_ms()) {
+            self.remove(key, stored, &record);
+            self.keyspace.expired_keys += 1;
+            return None;
         }
-        self.cx
-            .put(ColumnFamily::DataKv, stored_key, encode_value(value));
+        Some(record)
+    }
+
+    /// The value of `key`.
+    pub(crate) fn get(&mut self, key: &[u8]) -> Option<Bytes> {
+        self.entry(key).map(|record| record.value)
+    }
+
+    /// Sets `key`'s value, keeping its TTL if it has one (APPEND, INCR, SETRANGE).
+    pub(crate) fn put(&mut self, key: &[u8], value: &[u8]) {
+        let deadline_ms = self.entry(key).and_then(|record| record.deadline_ms);
+        self.write(key, Bytes::copy_from_slice(value), deadline_ms);
+    }
+
+    /// Sets `key` to `value` expiring at `deadline_ms` (`None`: never), replacing any TTL
+    /// (SET, MSET). A deadline already past leaves the key deleted.
+    pub(crate) fn set(&mut self, key: &[u8], value: &[u8], deadline_ms: Option<u64>) {
+        self.entry(key);
+        self.write(key, Bytes::copy_from_slice(value), deadline_ms);
+    }
+
+    /// Changes the deadline of an existing `key`; whether it exists. A deadline already past
+    /// deletes the key.
+    pub(crate) fn set_deadline(&mut self, key: &[u8], deadline_ms: Option<u64>) -> bool {
+        match self.entry(key) {
+            Some(record) => {
+                self.write(key, record.value, deadline_ms);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The longest value a write may leave (`limits.max_value_size_bytes`, the same on every
@@ -142,19 +180,58 @@ impl Writer<'_, '_> {
 
     /// Removes `key`; whether it existed.
     pub(crate) fn delete(&mut self, key: &[u8]) -> bool {
-        let stored_key = self.keyspace.range.key(key);
-        let existed = self.cx.get(ColumnFamily::DataKv, &stored_key).is_some();
-        if existed {
-            self.cx.delete(ColumnFamily::DataKv, stored_key);
-            self.keyspace.key_count -= 1;
+        match self.entry(key) {
+            Some(record) => {
+                let stored = layout::record_key(self.keyspace.range, key);
+                self.remove(key, stored, &record);
+                true
+            }
+            None => false,
         }
-        existed
+    }
+
+    /// Writes `key`'s record over an existing one (which [`Writer::entry`] has looked at, so
+    /// an expired one is gone), keeping the counts and the deadline entries in step.
+    fn write(&mut self, key: &[u8], value: Bytes, deadline_ms: Option<u64>) {
+        let range = self.keyspace.range;
+        let stored = layout::record_key(range, key);
+        let old = self.cx.get(CF, &stored).map(|old| Record::decode(&old));
+        if let Some(old) = &old {
+            self.remove(key, stored.clone(), old);
+        }
+        let record = Record { value, deadline_ms };
+        if record.expired_at(self.now_ms()) {
+            return;
+        }
+        let state = &mut self.keyspace.state;
+        state.keys += 1;
+        if let Some(deadline) = deadline_ms {
+            state.expiring += 1;
+            state.deadline_sum += u128::from(deadline);
+            self.cx
+                .put(CF, layout::deadline_key(range, deadline, key), Vec::new());
+        }
+        self.cx.put(CF, stored, record.encode());
+    }
+
+    /// Deletes `key`'s stored `record` and its deadline entry.
+    fn remove(&mut self, key: &[u8], stored: Vec<u8>, record: &Record) {
+        let state = &mut self.keyspace.state;
+        state.keys -= 1;
+        if let Some(deadline) = record.deadline_ms {
+            state.expiring -= 1;
+            state.deadline_sum -= u128::from(deadline);
+            self.cx
+                .delete(CF, layout::deadline_key(self.keyspace.range, deadline, key));
+        }
+        self.cx.delete(CF, stored);
     }
 }
 
 /// What a read command sees: the keyspace at the applied index, after a ReadIndex round
-/// confirmed that index. Between two entries of an apply pass (a read a connection sent
-/// between two of its writes) it reads through the pass's changes.
+/// confirmed that index, at the cluster time of that index. Between two entries of an apply
+/// pass (a read a connection sent between two of its writes) it reads through the pass's
+/// changes.
 pub(crate) struct Reader<'a> {
     keyspace: &'a Keyspace,
     source: Source<'a>,
@@ -185,66 +262,170 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The cluster time the read is served at, Unix milliseconds.
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.keyspace.state.clock_ms
+    }
+
+    /// The record of `key`, if the key exists.
+    pub(crate) fn entry(&self, key: &[u8]) -> Option<Record> {
+        let stored = layout::record_key(self.keyspace.range, key);
+        let raw = match self.source {
+            Source::Store(store) => store
+                .get(CF, &stored)
+                .unwrap_or_else(|e| panic!("reading {CF}: {e}")),
+            Source::Pass(cx) => cx.peek(CF, &stored),
+        }?;
+        Some(Record::decode(&raw)).filter(|record| !record.expired_at(self.now_ms()))
+    }
+
     /// The value of `key`.
     pub(crate) fn get(&self, key: &[u8]) -> Option<Bytes> {
-        match self.source {
-            Source::Store(store) => self.keyspace.get(store, key),
-            Source::Pass(cx) => cx
-                .peek(ColumnFamily::DataKv, &self.keyspace.range.key(key))
-                .map(|record| decode_value(&record)),
-        }
+        self.entry(key).map(|record| record.value)
     }
 
-    /// Number of live keys.
+    /// Number of keys, counting those expired but not yet reclaimed (as Redis's DBSIZE does).
     pub(crate) fn key_count(&self) -> u64 {
-        self.keyspace.key_count
+        self.keyspace.state.keys
     }
 
-    /// Visits every key in key order until `visit` breaks. O(keys): a full scan of the group's
-    /// range.
+    /// Visits every existing key in position order (see [`layout`]) until `visit` breaks.
+    /// O(keys): a full scan of the group's records.
+    #[cfg(test)]
     pub(crate) fn for_each_key(&self, visit: &mut dyn FnMut(&[u8]) -> ControlFlow<()>) {
+        self.for_each_record(0, &mut |key, _| visit(key));
+    }
+
+    /// Visits the existing keys of hash slot `slot` until `visit` breaks: O(keys in the slot).
+    pub(crate) fn for_each_key_in_slot(
+        &self,
+        slot: u16,
+        visit: &mut dyn FnMut(&[u8]) -> ControlFlow<()>,
+    ) {
+        let end = layout::slot_start(slot + 1);
+        self.for_each_record(layout::slot_start(slot), &mut |key, _| {
+            if layout::position(key) >= end {
+                return ControlFlow::Break(());
+            }
+            visit(key)
+        });
+    }
+
+    /// Visits the existing keys at `position` or later, in position order, with their
+    /// records, until `visit` breaks.
+    pub(crate) fn for_each_record(
+        &self,
+        position: u64,
+        visit: &mut dyn FnMut(&[u8], &Record) -> ControlFlow<()>,
+    ) {
         let range = self.keyspace.range;
-        let (start, end) = (range.prefix().to_vec(), range.end());
-        let user_key = |stored: &[u8]| stored[range.prefix().len()..].to_vec();
+        let (start, end) = (
+            layout::records_from(range, position),
+            layout::records_end(range),
+        );
+        let now = self.now_ms();
+        let mut live = |stored: &[u8], raw: &[u8]| {
+            let record = Record::decode(raw);
+            if record.expired_at(now) {
+                ControlFlow::Continue(())
+            } else {
+                visit(layout::record_user_key(stored), &record)
+            }
+        };
         let scan = |store: &dyn Store, visit: &mut ScanVisitor<'_>| {
             store
-                .scan(ColumnFamily::DataKv, &start, &end, &mut |key, value| {
-                    visit(key, value)
-                })
-                .unwrap_or_else(|e| panic!("scanning {}: {e}", ColumnFamily::DataKv));
+                .scan(CF, &start, &end, &mut |key, value| visit(key, value))
+                .unwrap_or_else(|e| panic!("scanning {CF}: {e}"));
         };
         match self.source {
-            Source::Store(store) => scan(store, &mut |key, _| visit(&user_key(key))),
+            Source::Store(store) => scan(store, &mut live),
             Source::Pass(cx) => {
-                // Merge the pass's changes into the store's keys, both in key order.
+                // Merge the pass's changes into the store's records, both in key order.
                 let mut overlay = cx.overlay_range(&start, &end).peekable();
                 let mut stopped = false;
-                scan(cx.store, &mut |key, _| {
-                    while let Some((pending, value)) = overlay.next_if(|(k, _)| *k < key) {
-                        if value.is_some() && visit(&user_key(pending)).is_break() {
+                scan(cx.store, &mut |key, value| {
+                    while let Some((pending, record)) = overlay.next_if(|(k, _)| *k < key) {
+                        if let Some(record) = record {
+                            if live(pending, record).is_break() {
+                                stopped = true;
+                                return ControlFlow::Break(());
+                            }
+                        }
+                    }
+                    let current = match overlay.next_if(|(k, _)| *k == key) {
+                        Some((_, record)) => record,
+                        None => Some(value),
+                    };
+                    if let Some(record) = current {
+                        if live(key, record).is_break() {
                             stopped = true;
                             return ControlFlow::Break(());
                         }
                     }
-                    let live = match overlay.next_if(|(k, _)| *k == key) {
-                        Some((_, value)) => value.is_some(),
-                        None => true,
-                    };
-                    if live && visit(&user_key(key)).is_break() {
-                        stopped = true;
-                        return ControlFlow::Break(());
-                    }
                     ControlFlow::Continue(())
                 });
                 if !stopped {
-                    for (pending, value) in overlay {
-                        if value.is_some() && visit(&user_key(pending)).is_break() {
-                            break;
+                    for (pending, record) in overlay {
+                        if let Some(record) = record {
+                            if live(pending, record).is_break() {
+                                break;
+                            }
                         }
                     }
                 }
             }
         }
+    }
+}
+
+/// A keyspace's bookkeeping, stored beside the applied index and carried by snapshots.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct KeyspaceState {
+    /// Key records, expired ones not yet reclaimed included.
+    pub(crate) keys: u64,
+    /// Keys with a TTL (deadline entries).
+    pub(crate) expiring: u64,
+    /// Sum of the deadlines of those keys, for `avg_ttl`.
+    pub(crate) deadline_sum: u128,
+    /// The cluster time: the largest timestamp of the entries applied, Unix ms.
+    pub(crate) clock_ms: u64,
+}
+
+impl KeyspaceState {
+    /// Encoded length.
+    pub(crate) const LEN: usize = 40;
+
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(Self::LEN);
+        out.extend_from_slice(&self.keys.to_be_bytes());
+        out.extend_from_slice(&self.expiring.to_be_bytes());
+        out.extend_from_slice(&self.deadline_sum.to_be_bytes());
+        out.extend_from_slice(&self.clock_ms.to_be_bytes());
+        out
+    }
+
+    /// Decodes [`KeyspaceState::encode`]'s bytes, or a key count alone (what versions before
+    /// expiry stored).
+    pub(crate) fn decode(bytes: &[u8]) -> Option<KeyspaceState> {
+        let u64_at = |at: usize| Some(u64::from_be_bytes(bytes.get(at..at + 8)?.try_into().ok()?));
+        match bytes.len() {
+            8 => Some(KeyspaceState {
+                keys: u64_at(0)?,
+                ..KeyspaceState::default()
+            }),
+            Self::LEN => Some(KeyspaceState {
+                keys: u64_at(0)?,
+                expiring: u64_at(8)?,
+                deadline_sum: u128::from_be_bytes(bytes[16..32].try_into().ok()?),
+                clock_ms: u64_at(32)?,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Stored pairs: key records and deadline entries (what a snapshot transfers).
+    pub(crate) fn pairs(&self) -> u64 {
+        self.keys + self.expiring
     }
 }
 
@@ -254,11 +435,12 @@ pub(crate) struct Keyspace {
     group: GroupId,
     /// Where the live data is: the generation changes when a snapshot is installed.
     range: DataRange,
-    /// Live keys, kept in step with the data by every apply pass and stored beside the applied
-    /// index, so DBSIZE never scans.
-    key_count: u64,
+    /// Counts and the cluster time, kept in step with the data by every apply pass.
+    state: KeyspaceState,
     /// The longest value a write may leave, bytes (see [`Writer::value_bytes_max`]).
     value_bytes_max: usize,
+    /// Keys this node deleted because they expired, since it started (`INFO expired_keys`).
+    expired_keys: u64,
 }
 
 impl Keyspace {
@@ -271,48 +453,67 @@ impl Keyspace {
     ) -> crate::Result<Keyspace> {
         let group = range.group;
         let key = StateKey::KeyCount.encode(group);
-        let key_count = match store.get(ColumnFamily::raft_state(group), &key)? {
-            Some(bytes) => decode_u64(&bytes)
-                .ok_or_else(|| crate::Error::Corrupt(format!("group {group} key count")))?,
-            None => 0,
+        let state = match store.get(ColumnFamily::raft_state(group), &key)? {
+            Some(bytes) => KeyspaceState::decode(&bytes)
+                .ok_or_else(|| crate::Error::Corrupt(format!("group {group} keyspace state")))?,
+            None => KeyspaceState::default(),
         };
         Ok(Keyspace {
             group,
             range,
-            key_count,
+            state,
             value_bytes_max,
+            expired_keys: 0,
         })
     }
 
-    /// The keyspace a snapshot install leaves in place of this one: `key_count` keys in
-    /// `range`. The caller writes the key count with [`Keyspace::finish_pass`] in the install
-    /// batch.
-    pub(crate) fn installed(&self, range: DataRange, key_count: u64) -> Keyspace {
+    /// The keyspace a snapshot install leaves in place of this one: `state` describes the data
+    /// in `range`. The caller writes it with [`Keyspace::finish_pass`] in the install batch.
+    pub(crate) fn installed(&self, range: DataRange, state: KeyspaceState) -> Keyspace {
         Keyspace {
             group: range.group,
             range,
-            key_count,
+            state,
             value_bytes_max: self.value_bytes_max,
+            expired_keys: self.expired_keys,
         }
     }
 
     /// Applies one committed proposal and returns the reply for the client that proposed it:
-    /// the command its arguments name, through that command's spec. A proposal that is not a
-    /// write command this version knows changes nothing: the node never proposes one to a
-    /// data group, so it was written by a newer version or a broken peer (the group logs it).
+    /// the command its arguments name, through that command's spec, at the cluster time the
+    /// entry's timestamp moves to. A proposal that is not a write command this version knows
+    /// changes nothing: the node never proposes one to a data group, so it was written by a
+    /// newer version or a broken peer (the group logs it).
     pub(crate) fn apply(
         &mut self,
         cx: &mut ApplyContext<'_>,
         proposal: &Proposal,
     ) -> Result<Reply, Inapplicable> {
-        let Proposal::Command(args) = proposal else {
-            return Err(Inapplicable::WrongGroup);
-        };
-        let call = Call::from_log(args.clone()).ok_or(Inapplicable::UnknownCommand)?;
-        let Run::Write { apply, .. } = call.run() else {
-            return Err(Inapplicable::NotAWrite);
-        };
-        Ok(apply(call.args(), &mut Writer { keyspace: self, cx }))
+        match proposal {
+            Proposal::Command { unix_ms, args } => {
+                let call = Call::from_log(args.clone()).ok_or(Inapplicable::UnknownCommand)?;
+                let Run::Write { apply, .. } = call.run() else {
+                    return Err(Inapplicable::NotAWrite);
+                };
+                self.advance_clock(*unix_ms);
+                Ok(apply(call.args(), &mut Writer { keyspace: self, cx }))
+            }
+            Proposal::Expire { unix_ms, keys } => {
+                self.advance_clock(*unix_ms);
+                let mut writer = Writer { keyspace: self, cx };
+                for key in keys {
+                    // Looking at a key deletes it if it has expired; one that was given a new
+                    // TTL or none since the leader listed it stays.
+                    writer.entry(key);
+                }
+                Ok(Reply::ok())
+            }
+            Proposal::RegisterNode(_) => Err(Inapplicable::WrongGroup),
+        }
+    }
+
+    fn advance_clock(&mut self, unix_ms: u64) {
+        self.state.clock_ms = self.state.clock_ms.max(unix_ms);
     }
 
     /// Adds the keyspace's own bookkeeping to the pass's writes. Call once at the end of each
@@ -322,40 +523,65 @@ impl Keyspace {
         batch.put(
             ColumnFamily::raft_state(self.group),
             key,
-            self.key_count.to_be_bytes().to_vec(),
+            self.state.encode(),
         );
     }
 
     /// The value of `key`, as of the last apply pass written to `store`.
+    #[cfg(test)]
     pub(crate) fn get(&self, store: &dyn Store, key: &[u8]) -> Option<Bytes> {
-        store
-            .get(ColumnFamily::DataKv, &self.range.key(key))
-            .unwrap_or_else(|e| panic!("reading {}: {e}", ColumnFamily::DataKv))
-            .map(|record| decode_value(&record))
+        Reader::new(self, store).get(key)
     }
 
-    /// Number of live keys.
+    /// Number of keys, expired ones not yet reclaimed included.
+    #[cfg(test)]
     pub(crate) fn key_count(&self) -> u64 {
-        self.key_count
+        self.state.keys
     }
-}
 
-fn encode_value(value: &[u8]) -> Vec<u8> {
-    let mut record = Vec::with_capacity(1 + value.len());
-    record.push(VALUE_FORMAT_PLAIN);
-    record.extend_from_slice(value);
-    record
-}
-
-fn decode_value(record: &[u8]) -> Bytes {
-    match record.split_first() {
-        Some((&VALUE_FORMAT_PLAIN, value)) => Bytes::copy_from_slice(value),
-        _ => panic!("stored value has an unknown format: {record:?}"),
+    /// Counts and cluster time.
+    pub(crate) fn state(&self) -> KeyspaceState {
+        self.state
     }
-}
 
-fn decode_u64(bytes: &[u8]) -> Option<u64> {
-    Some(u64::from_be_bytes(bytes.try_into().ok()?))
+    /// Keys this node deleted on expiry since it started.
+    pub(crate) fn expired_keys(&self) -> u64 {
+        self.expired_keys
+    }
+
+    /// Redis's `avg_ttl`: the mean time to live of the keys with a TTL, ms (0 without any).
+    pub(crate) fn avg_ttl_ms(&self) -> u64 {
+        match self.state.expiring {
+            0 => 0,
+            n => {
+                let mean = self.state.deadline_sum / u128::from(n);
+                u64::try_from(mean.saturating_sub(u128::from(self.state.clock_ms)))
+                    .unwrap_or(u64::MAX)
+            }
+        }
+    }
+
+    /// Up to `max` keys whose deadline is `now_ms` or earlier, soonest first, as of the last
+    /// apply pass written to `store`: what the leader's active expiry proposes to delete.
+    pub(crate) fn due_keys(&self, store: &dyn Store, now_ms: u64, max: usize) -> Vec<Bytes> {
+        let mut keys = Vec::new();
+        if max == 0 || self.state.expiring == 0 {
+            return keys;
+        }
+        let start = layout::deadlines_start(self.range);
+        let end = layout::deadlines_through(self.range, now_ms);
+        store
+            .scan(CF, &start, &end, &mut |stored, _| {
+                keys.push(Bytes::copy_from_slice(layout::parse_deadline_key(stored).1));
+                if keys.len() >= max {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })
+            .unwrap_or_else(|e| panic!("scanning {CF}: {e}"));
+        keys
+    }
 }
 
 #[cfg(test)]
@@ -443,13 +669,14 @@ mod tests {
                 if *get {
                     args.push(word("GET"));
                 }
-                Some(Proposal::Command(args))
+                Some(Proposal::Command { unix_ms: 0, args })
             }
-            Step::Del(keys) => Some(Proposal::Command(
-                std::iter::once(word("DEL"))
+            Step::Del(keys) => Some(Proposal::Command {
+                unix_ms: 0,
+                args: std::iter::once(word("DEL"))
                     .chain(keys.iter().map(|k| key(*k)))
                     .collect(),
-            )),
+            }),
             Step::Flush => None,
         }
     }
@@ -469,7 +696,7 @@ mod tests {
             let mut setup = ApplyContext::new(&store);
             let mut model = std::collections::BTreeSet::new();
             for k in &stored {
-                keyspace.apply(&mut setup, &Proposal::Command(vec![Bytes::from("SET"), key(*k), Bytes::from("v")])).unwrap();
+                keyspace.apply(&mut setup, &Proposal::Command { unix_ms: 0, args: vec![Bytes::from("SET"), key(*k), Bytes::from("v")] }).unwrap();
                 model.insert(key(*k));
             }
             let batch = setup.into_batch();
@@ -484,13 +711,18 @@ mod tests {
                 } else {
                     model.remove(&key(*k));
                 }
-                keyspace.apply(&mut cx, &Proposal::Command(args)).unwrap();
+                keyspace.apply(&mut cx, &Proposal::Command { unix_ms: 0, args }).unwrap();
             }
             let mut seen = Vec::new();
             Reader::mid_pass(&keyspace, &cx).for_each_key(&mut |k| {
                 seen.push(Bytes::copy_from_slice(k));
                 ControlFlow::Continue(())
             });
+            // In position order (slot, then hash), each key once.
+            let mut sorted = seen.clone();
+            sorted.sort_by_key(|k| (layout::position(k), k.clone()));
+            prop_assert_eq!(&seen, &sorted);
+            seen.sort();
             prop_assert_eq!(seen, model.into_iter().collect::<Vec<_>>());
         }
     }

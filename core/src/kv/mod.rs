@@ -1,9 +1,13 @@
 //! State machines and what the log carries for them.
 
 mod keyspace;
+mod layout;
 mod proposal;
 mod read;
+mod record;
 
-pub(crate) use keyspace::{ApplyContext, Keyspace, Reader, Writer};
+pub(crate) use keyspace::{ApplyContext, Keyspace, KeyspaceState, Reader, Writer};
+pub(crate) use layout::record_key;
 pub(crate) use proposal::{Inapplicable, Member, Proposal};
 pub(crate) use read::ReadKind;
+pub(crate) use record::Record;

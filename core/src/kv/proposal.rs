@@ -11,14 +11,32 @@ use crate::ids::NodeId;
 /// Tags 1 and 2 were typed SET and DEL entries before writes were logged as their arguments;
 /// they are not reused, so such an entry is refused rather than misread.
 const TAG_REGISTER_NODE: u8 = 3;
-const TAG_COMMAND: u8 = 4;
+/// A command without a timestamp, as versions before key expiry wrote it: it leaves the
+/// cluster time where it was.
+const TAG_COMMAND_UNTIMED: u8 = 4;
+const TAG_COMMAND: u8 = 5;
+const TAG_EXPIRE: u8 = 6;
 
 /// A change to a group's state machine, as written into the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Proposal {
     /// Data groups: a write command's arguments, the name included, checked when it was
-    /// proposed. Every replica applies it through the command table.
-    Command(Vec<Bytes>),
+    /// proposed, and the proposing leader's Unix time in milliseconds, which moves the
+    /// cluster time forward (never back). Every replica applies it through the command table.
+    Command {
+        /// The leader's wall clock when it proposed the entry.
+        unix_ms: u64,
+        /// The command, its name first.
+        args: Vec<Bytes>,
+    },
+    /// Data groups: the leader's active expiry. At its timestamp `unix_ms`, each of `keys`
+    /// whose deadline has passed is deleted; a key given a new TTL since stays.
+    Expire {
+        /// The leader's wall clock when it proposed the entry.
+        unix_ms: u64,
+        /// Keys the leader found due.
+        keys: Vec<Bytes>,
+    },
     /// System group: a node announces the addresses it serves on.
     RegisterNode(Member),
 }
@@ -65,9 +83,17 @@ impl Proposal {
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
         match self {
-            Proposal::Command(args) => {
-                out.reserve(5 + args.iter().map(|arg| 4 + arg.len()).sum::<usize>());
-                out.push(TAG_COMMAND);
+            Proposal::Command { unix_ms, args }
+            | Proposal::Expire {
+                unix_ms,
+                keys: args,
+            } => {
+                out.reserve(13 + args.iter().map(|arg| 4 + arg.len()).sum::<usize>());
+                out.push(match self {
+                    Proposal::Command { .. } => TAG_COMMAND,
+                    _ => TAG_EXPIRE,
+                });
+                out.extend_from_slice(&unix_ms.to_be_bytes());
                 out.extend_from_slice(&(args.len() as u32).to_be_bytes());
                 for arg in args {
                     put_bytes(&mut out, arg);
@@ -87,19 +113,18 @@ impl Proposal {
     pub(crate) fn decode(data: &[u8]) -> Option<Proposal> {
         let mut reader = Reader { rest: data };
         let proposal = match reader.u8()? {
-            TAG_COMMAND => {
-                let count = reader.u32()? as usize;
-                // Each argument takes at least its 4-byte length: a count larger than that is
-                // corrupt, and checking it first keeps the allocation bounded by the entry.
-                if count > reader.rest.len() / 4 {
-                    return None;
-                }
-                let mut args = Vec::with_capacity(count);
-                for _ in 0..count {
-                    args.push(reader.bytes()?);
-                }
-                Proposal::Command(args)
-            }
+            TAG_COMMAND_UNTIMED => Proposal::Command {
+                unix_ms: 0,
+                args: reader.byte_strings()?,
+            },
+            TAG_COMMAND => Proposal::Command {
+                unix_ms: reader.u64()?,
+                args: reader.byte_strings()?,
+            },
+            TAG_EXPIRE => Proposal::Expire {
+                unix_ms: reader.u64()?,
+                keys: reader.byte_strings()?,
+            },
             TAG_REGISTER_NODE => Proposal::RegisterNode(Member {
                 id: NodeId(reader.u64()?),
                 client_addr: String::from_utf8(reader.bytes()?.to_vec()).ok()?,
@@ -146,6 +171,17 @@ impl Reader<'_> {
         let len = self.u32()? as usize;
         Some(Bytes::copy_from_slice(self.take(len)?))
     }
+
+    /// A `u32` count, then that many byte strings.
+    fn byte_strings(&mut self) -> Option<Vec<Bytes>> {
+        let count = self.u32()? as usize;
+        // Each takes at least its 4-byte length: a count larger than that is corrupt, and
+        // checking it first keeps the allocation bounded by the entry.
+        if count > self.rest.len() / 4 {
+            return None;
+        }
+        (0..count).map(|_| self.bytes()).collect()
+    }
 }
 
 #[cfg(test)]
@@ -156,7 +192,10 @@ mod tests {
     fn arb_proposal() -> impl Strategy<Value = Proposal> {
         let bytes = || proptest::collection::vec(any::<u8>(), 0..40).prop_map(Bytes::from);
         prop_oneof![
-            proptest::collection::vec(bytes(), 0..5).prop_map(Proposal::Command),
+            (any::<u64>(), proptest::collection::vec(bytes(), 0..5))
+                .prop_map(|(unix_ms, args)| Proposal::Command { unix_ms, args }),
+            (any::<u64>(), proptest::collection::vec(bytes(), 0..5))
+                .prop_map(|(unix_ms, keys)| Proposal::Expire { unix_ms, keys }),
             (any::<u64>(), "[a-z0-9.:]{0,20}", "[a-z0-9.:]{0,20}").prop_map(|(id, c, i)| {
                 Proposal::RegisterNode(Member {
                     id: NodeId(id),
@@ -180,8 +219,23 @@ mod tests {
     }
 
     #[test]
+    fn an_untimed_command_leaves_the_clock_alone() {
+        let mut data = vec![TAG_COMMAND_UNTIMED];
+        data.extend_from_slice(&1u32.to_be_bytes());
+        put_bytes(&mut data, b"DEL");
+        assert_eq!(
+            Proposal::decode(&data),
+            Some(Proposal::Command {
+                unix_ms: 0,
+                args: vec![Bytes::from("DEL")]
+            })
+        );
+    }
+
+    #[test]
     fn huge_declared_key_count_is_rejected_without_allocating() {
         let mut data = vec![TAG_COMMAND];
+        data.extend_from_slice(&0u64.to_be_bytes());
         data.extend_from_slice(&u32::MAX.to_be_bytes());
         assert_eq!(Proposal::decode(&data), None);
     }

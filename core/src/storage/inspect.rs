@@ -54,7 +54,8 @@ pub fn data_range(store: &dyn Store, group: GroupId) -> Result<DataRange, StoreE
     })
 }
 
-/// Every `(user key, stored record)` of `group`'s live data, in key order.
+/// Every stored pair of `group`'s live data, the range prefix cut off, in key order: key
+/// records and deadline entries (see `kv::layout`) for a data group.
 pub fn data_pairs(store: &dyn Store, group: GroupId) -> Result<Pairs, StoreError> {
     let range = data_range(store, group)?;
     let mut pairs = Vec::new();
@@ -74,8 +75,8 @@ pub fn data_pairs(store: &dyn Store, group: GroupId) -> Result<Pairs, StoreError
 pub fn value(store: &dyn Store, group: GroupId, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
     let range = data_range(store, group)?;
     Ok(store
-        .get(range.cf(), &range.key(key))?
-        .map(|record| record[1..].to_vec()))
+        .get(range.cf(), &crate::kv::record_key(range, key))?
+        .map(|record| crate::kv::Record::decode(&record).value.to_vec()))
 }
 
 /// The index `group`'s log was last compacted to, or its last installed snapshot (0: never).
@@ -171,7 +172,7 @@ pub fn values_set(entry: &Entry) -> Vec<(bytes::Bytes, bytes::Bytes)> {
         return Vec::new();
     }
     match crate::kv::Proposal::decode(&entry.data) {
-        Some(crate::kv::Proposal::Command(args))
+        Some(crate::kv::Proposal::Command { args, .. })
             if args.len() >= 3 && args[0].eq_ignore_ascii_case(b"set") =>
         {
             vec![(args[1].clone(), args[2].clone())]

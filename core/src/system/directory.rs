@@ -68,7 +68,7 @@ impl Directory {
                 self.members.insert(member.id, member.clone());
                 Ok(Reply::ok())
             }
-            Proposal::Command(_) => Err(Inapplicable::WrongGroup),
+            Proposal::Command { .. } | Proposal::Expire { .. } => Err(Inapplicable::WrongGroup),
         }
     }
 

@@ -19,5 +19,9 @@ pub fn register_node_data(node: NodeId, client_addr: &str, internal_addr: &str) 
 
 /// The entry data of a write command (`args` with the name first), as a leader proposes it.
 pub fn command_data(args: &[&[u8]]) -> Vec<u8> {
-    Proposal::Command(args.iter().map(|arg| Bytes::copy_from_slice(arg)).collect()).encode()
+    Proposal::Command {
+        unix_ms: 0,
+        args: args.iter().map(|arg| Bytes::copy_from_slice(arg)).collect(),
+    }
+    .encode()
 }

@@ -71,6 +71,7 @@ impl Group {
         };
         let descriptor = SnapshotDescriptor {
             pairs: self.machine.pairs(),
+            keyspace: self.machine.keyspace_state(),
         };
         let snapshot = Snapshot {
             data: descriptor.encode().into(),

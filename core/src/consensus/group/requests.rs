@@ -23,6 +23,7 @@ impl Group {
         &mut self,
         key: RequestKey,
         call: Call,
+        unix_ms: u64,
         out: &mut Outbox,
     ) -> Result<Admitted, ProposeError> {
         assert!(self.is_leader(), "only a leader proposes client writes");
@@ -35,19 +36,23 @@ impl Group {
             self.order.hold(key, call);
             return Ok(Admitted::Held);
         }
-        let proposal = Proposal::Command(call.into_args());
+        let proposal = Proposal::Command {
+            unix_ms,
+            args: call.into_args(),
+        };
         self.raw
             .propose(Vec::new(), proposal.encode())
             .map_err(|_| ProposeError::Dropped)?;
         #[cfg(feature = "planted-bugs")]
         if self.planted_bug == Some(crate::PlantedBug::AckBeforeCommit)
-            && matches!(&proposal, Proposal::Command(args) if args[0].eq_ignore_ascii_case(b"set"))
+            && matches!(&proposal, Proposal::Command { args, .. } if args[0].eq_ignore_ascii_case(b"set"))
         {
             // Planted: "OK" as soon as the entry is in the leader's log, committed or not.
             out.completions.push((key, Reply::ok()));
             return Ok(Admitted::Proposed);
         }
         self.track_proposal(key, out);
+        self.note_stamped(unix_ms);
         let index = self.raw.raft.raft_log.last_index();
         self.order.wrote(key.0, index);
         Ok(Admitted::Proposed)
@@ -71,8 +76,15 @@ impl Group {
     /// Takes a client read: it rides on its connection's write if the leader has not committed
     /// that yet, or queues for the next ReadIndex round; either way it is served at or after
     /// its connection's last write (see [`crate::consensus::order`]). Held, like everything,
-    /// behind a held request of its connection.
-    pub(crate) fn submit_read(&mut self, key: RequestKey, kind: ReadKind) -> Admitted {
+    /// behind a held request of its connection. On a leader it is also served at a cluster
+    /// time close to `unix_ms` (see [`super::expiry`]).
+    pub(crate) fn submit_read(
+        &mut self,
+        key: RequestKey,
+        kind: ReadKind,
+        unix_ms: u64,
+        store: &dyn Store,
+    ) -> Admitted {
         let client = key.0;
         let must_hold = self.order.must_hold(client, false);
         let floor = self.order.floor(client);
@@ -89,6 +101,7 @@ impl Group {
             self.order.hold(key, kind.into_call());
             return Admitted::Held;
         }
+        let floor = floor.max(self.time_floor(unix_ms, store));
         let raft = &self.raw.raft;
         let rides = (raft.state == StateRole::Leader
             && floor > raft.raft_log.committed

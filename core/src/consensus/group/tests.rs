@@ -125,11 +125,13 @@ impl Replica {
 }
 
 fn command(args: &[&str]) -> Vec<u8> {
-    Proposal::Command(
-        args.iter()
+    Proposal::Command {
+        unix_ms: 0,
+        args: args
+            .iter()
             .map(|arg| Bytes::copy_from_slice(arg.as_bytes()))
             .collect(),
-    )
+    }
     .encode()
 }
 
