@@ -359,6 +359,8 @@ proptest! {
         prop_assert_eq!(state.keys, model.keys.len() as u64);
         prop_assert_eq!(state.expiring, model.keys.values().filter(|(_, d)| d.is_some()).count() as u64);
         prop_assert_eq!(replica.keyspace.due_keys(&replica.store, now as u64, 10), Vec::<Bytes>::new());
+        let sum: i64 = model.keys.values().filter_map(|(_, d)| *d).sum();
+        prop_assert_eq!(state.deadline_sum, sum as u128);
     }
 }
 
