@@ -11,10 +11,16 @@
 //! TTLs are long (or in the past), so timing cannot change which keys exist; the time left and
 //! the deadlines of relative TTLs are compared within 2 s (see `agree`).
 //!
+//! The order of KEYS and SCAN differs by design (Redis's is its hash table's, Seshat's the key
+//! positions'): their keys are compared as sets, and after some batches a full SCAN iteration
+//! (random COUNT, MATCH and TYPE) runs on both and must return the same set. RANDOMKEY must be
+//! nil on both or a key on both. FLUSHDB and FLUSHALL are compared byte for byte.
+//!
 //! Differences by design are not generated: keys and values over Seshat's size limits,
 //! anything that needs a leader (the test talks to the leader), and connection commands
 //! inside MULTI (Seshat refuses them).
 
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -24,6 +30,7 @@ use bytes::{Bytes, BytesMut};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use seshat_core::resp::{decode_reply, encode_request};
+use seshat_core::Reply;
 use seshat_tests::Cluster;
 
 /// Commands per seed.
@@ -238,6 +245,26 @@ fn command(rng: &mut ChaCha8Rng) -> Vec<Bytes> {
         20 => ["TOUCH".to_owned()].into_iter().chain(keys(rng)).collect(),
         21 => vec!["TYPE".into(), k],
         22 => vec!["DBSIZE".into()],
+        23 => match rng.gen_range(0..12) {
+            0..=3 => vec!["KEYS".into(), pattern(rng)],
+            4..=6 => {
+                let mut scan = vec!["SCAN".into(), "0".into(), "COUNT".into(), "1000".into()];
+                scan.extend(scan_options(rng));
+                scan
+            }
+            7 | 8 => vec!["RANDOMKEY".into()],
+            9 => vec!["FLUSHDB".into()],
+            10 => vec!["FLUSHALL".into()],
+            _ => {
+                let mode = ["ASYNC", "SYNC", "async", "bogus"][rng.gen_range(0..4)];
+                let name = if rng.gen_bool(0.5) {
+                    "FLUSHDB"
+                } else {
+                    "FLUSHALL"
+                };
+                vec![name.into(), mode.into()]
+            }
+        },
         _ => {
             // Wrong arities and unknown options, answered before anything runs.
             let bad: &[&[&str]] = &[
@@ -258,6 +285,19 @@ fn command(rng: &mut ChaCha8Rng) -> Vec<Bytes> {
                 &["PERSIST", "k0", "k1"],
                 &["SETEX", "k0", "100"],
                 &["GETEX"],
+                &["KEYS"],
+                &["KEYS", "*", "x"],
+                &["SCAN"],
+                &["SCAN", "x"],
+                &["SCAN", "1.5"],
+                &["SCAN", "0", "COUNT", "0"],
+                &["SCAN", "0", "COUNT", "x"],
+                &["SCAN", "0", "COUNT"],
+                &["SCAN", "0", "MATCH"],
+                &["SCAN", "0", "BOGUS", "1"],
+                &["RANDOMKEY", "x"],
+                &["FLUSHDB", "ASYNC", "SYNC"],
+                &["FLUSHALL", "x"],
             ];
             bad[rng.gen_range(0..bad.len())]
                 .iter()
@@ -266,6 +306,27 @@ fn command(rng: &mut ChaCha8Rng) -> Vec<Bytes> {
         }
     };
     owned.into_iter().map(Bytes::from).collect()
+}
+
+/// A glob pattern for KEYS and SCAN MATCH.
+fn pattern(rng: &mut ChaCha8Rng) -> String {
+    const PATTERNS: &[&str] = &[
+        "*", "k*", "k?", "{k}*", "*[0-2]", "k[^1]", "\\{*", "x*", "k\\3",
+    ];
+    PATTERNS[rng.gen_range(0..PATTERNS.len())].to_owned()
+}
+
+/// SCAN's options after the cursor (COUNT aside).
+fn scan_options(rng: &mut ChaCha8Rng) -> Vec<String> {
+    let mut options = Vec::new();
+    if rng.gen_bool(0.5) {
+        options.extend(["MATCH".into(), pattern(rng)]);
+    }
+    if rng.gen_bool(0.2) {
+        let kind = ["string", "STRING", "hash", "nosuchtype"][rng.gen_range(0..4)];
+        options.extend(["TYPE".into(), kind.into()]);
+    }
+    options
 }
 
 /// A TTL: mostly long enough that timing cannot matter (the test takes seconds), sometimes
@@ -368,6 +429,64 @@ fn expiry_command(rng: &mut ChaCha8Rng, k: String, v: String) -> Vec<String> {
     }
 }
 
+/// Whether the order of `command`'s reply, or which key it names, is the server's choice.
+fn is_unordered(command: &[Bytes]) -> bool {
+    ["KEYS", "SCAN", "RANDOMKEY"]
+        .iter()
+        .any(|name| command[0].eq_ignore_ascii_case(name.as_bytes()))
+}
+
+fn decode(raw: &[u8]) -> Reply {
+    decode_reply(&mut BytesMut::from(raw))
+        .expect("a well-formed reply")
+        .expect("a whole reply")
+}
+
+/// The keys of a KEYS reply as a set; `None` if it is not an array of bulk strings.
+fn key_set(reply: &Reply) -> Option<BTreeSet<Bytes>> {
+    let (Reply::Array(keys) | Reply::Set(keys)) = reply else {
+        return None;
+    };
+    keys.iter()
+        .map(|key| match key {
+            Reply::Bulk(key) => Some(key.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A SCAN reply's cursor and keys.
+fn scan_reply(reply: &Reply) -> Option<(Bytes, BTreeSet<Bytes>)> {
+    let Reply::Array(parts) = reply else {
+        return None;
+    };
+    match parts.as_slice() {
+        [Reply::Bulk(cursor), keys] => Some((cursor.clone(), key_set(keys)?)),
+        _ => None,
+    }
+}
+
+/// Every key a full SCAN iteration with `options` returns, or the raw reply of the first
+/// call that failed.
+fn full_scan(peer: &mut Peer, options: &[String]) -> Result<BTreeSet<Bytes>, Vec<u8>> {
+    let mut cursor = Bytes::from_static(b"0");
+    let mut keys = BTreeSet::new();
+    for _ in 0..1000 {
+        let mut command = vec![Bytes::from_static(b"SCAN"), cursor.clone()];
+        command.extend(options.iter().cloned().map(Bytes::from));
+        let raw = peer.pipeline(&[command]).remove(0);
+        let Some((next, batch)) = scan_reply(&decode(&raw)) else {
+            return Err(raw);
+        };
+        keys.extend(batch);
+        if next.as_ref() == b"0" {
+            return Ok(keys);
+        }
+        cursor = next;
+    }
+    panic!("a SCAN iteration over a few keys did not end");
+}
+
 /// Whether `command` reads a time left or a deadline.
 fn is_timed(command: &[Bytes]) -> bool {
     ["TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME"]
@@ -381,6 +500,19 @@ fn is_timed(command: &[Bytes]) -> bool {
 fn agree(command: &[Bytes], want: &[u8], got: &[u8]) -> bool {
     if want == got {
         return true;
+    }
+    if is_unordered(command) {
+        let (want, got) = (decode(want), decode(got));
+        if command[0].eq_ignore_ascii_case(b"RANDOMKEY") {
+            return matches!(
+                (&want, &got),
+                (Reply::Null, Reply::Null) | (Reply::Bulk(_), Reply::Bulk(_))
+            );
+        }
+        if command[0].eq_ignore_ascii_case(b"SCAN") {
+            return scan_reply(&want).is_some() && scan_reply(&want) == scan_reply(&got);
+        }
+        return key_set(&want).is_some() && key_set(&want) == key_set(&got);
     }
     let timed = is_timed(command);
     let integer = |reply: &[u8]| -> Option<i64> {
@@ -448,8 +580,9 @@ fn replies_match_a_real_redis_byte_for_byte() {
                 let start = rng.gen_range(0..batch.len());
                 let end = rng.gen_range(start..=batch.len());
                 // Inside a transaction a reply is one array: keep the timed reads out of it.
+                // So are KEYS, SCAN and RANDOMKEY, whose replies are compared unordered.
                 for queued in &mut batch[start..end] {
-                    if is_timed(queued) {
+                    if is_timed(queued) || is_unordered(queued) {
                         queued[0] = Bytes::from_static(b"EXISTS");
                     }
                 }
@@ -479,6 +612,21 @@ fn replies_match_a_real_redis_byte_for_byte() {
             }
             sent += size;
             compared += batch.len();
+            if rng.gen_bool(0.2) {
+                let mut options = scan_options(&mut rng);
+                if rng.gen_bool(0.8) {
+                    options.extend(["COUNT".into(), rng.gen_range(1..4).to_string()]);
+                }
+                let want = full_scan(&mut expected, &options);
+                let got = full_scan(&mut actual, &options);
+                assert_eq!(
+                    want, got,
+                    "seed {seed}, a full SCAN {options:?} after command {sent}\n\
+                     reproduce: SESHAT_DIFF_SEED={seed} cargo test -p seshat-tests --test \
+                     differential"
+                );
+                compared += 1;
+            }
         }
     }
     println!("compared {compared} replies with redis-server");

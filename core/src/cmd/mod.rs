@@ -4,7 +4,7 @@
 //!
 //! Each command, or small family, is one module that owns its spec, its parser and what it
 //! does: [`string`] (GET, SET, MGET, MSET, ...), [`substring`] (GETRANGE, SETRANGE), [`counter`] (INCR, DECRBY, ...), [`keys`]
-//! (DEL, EXISTS, TYPE, ...), [`server`] (DBSIZE, INFO, COMMAND, CONFIG), [`connection`]
+//! (DEL, EXISTS, TYPE, ...), [`scan`] (KEYS, SCAN, RANDOMKEY, FLUSHDB, FLUSHALL), [`server`] (DBSIZE, INFO, COMMAND, CONFIG), [`connection`]
 //! (PING, ECHO, QUIT, HELLO, SELECT, CLIENT), [`cluster`] (CLUSTER, READONLY, ...) and
 //! [`transaction`] (MULTI, EXEC, DISCARD).
 //! Adding a command is: a module (or a function in its family's module) with its spec, one
@@ -20,6 +20,7 @@ pub(crate) mod counter;
 pub(crate) mod expire;
 mod glob;
 pub(crate) mod keys;
+pub(crate) mod scan;
 pub(crate) mod server;
 mod slot;
 pub(crate) mod string;

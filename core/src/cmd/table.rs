@@ -2,7 +2,8 @@
 //! there, what are their keys, how do they run" reads it: the parser, routing, `COMMAND`.
 
 use crate::cmd::{
-    cluster, connection, counter, expire, keys, server, string, substring, transaction, CommandSpec,
+    cluster, connection, counter, expire, keys, scan, server, string, substring, transaction,
+    CommandSpec,
 };
 
 /// Every command this server accepts, one line each (a container's subcommands hang off its
@@ -36,6 +37,9 @@ pub static COMMANDS: &[&CommandSpec] = &[
     &keys::RENAME,
     &keys::RENAMENX,
     &keys::COPY,
+    &scan::KEYS,
+    &scan::SCAN,
+    &scan::RANDOMKEY,
     &expire::EXPIRE,
     &expire::PEXPIRE,
     &expire::EXPIREAT,
@@ -46,6 +50,8 @@ pub static COMMANDS: &[&CommandSpec] = &[
     &expire::PEXPIRETIME,
     &expire::PERSIST,
     &server::DBSIZE,
+    &scan::FLUSHDB,
+    &scan::FLUSHALL,
     &connection::PING,
     &connection::ECHO,
     &connection::QUIT,

@@ -10,6 +10,7 @@
 //! Unix time). It never runs backwards, whatever the leaders' clocks do, and every replica
 //! reaches the same value at the same index, so they all agree which keys exist.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
@@ -30,6 +31,10 @@ const CF: ColumnFamily = ColumnFamily::DataKv;
 pub(crate) struct ApplyContext<'a> {
     store: &'a dyn Store,
     overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// The range an entry of this pass deleted as a whole (FLUSHDB), `start..end`: the
+    /// store's pairs in it are gone for the rest of the pass, and only the overlay's entries
+    /// (all written after the clear, which dropped the older ones) exist there.
+    cleared: Option<(Vec<u8>, Vec<u8>)>,
     batch: WriteBatch,
 }
 
@@ -39,8 +44,40 @@ impl<'a> ApplyContext<'a> {
         ApplyContext {
             store,
             overlay: BTreeMap::new(),
+            cleared: None,
             batch: WriteBatch::new(),
         }
+    }
+
+    /// Whether `key` lies in the range this pass cleared.
+    fn is_cleared(&self, key: &[u8]) -> bool {
+        self.cleared
+            .as_ref()
+            .is_some_and(|(start, end)| start.as_slice() <= key && key < end.as_slice())
+    }
+
+    /// Whether this pass cleared every key in `start..end`.
+    fn clears_all_of(&self, start: &[u8], end: &[u8]) -> bool {
+        self.cleared
+            .as_ref()
+            .is_some_and(|(from, to)| from.as_slice() <= start && end <= to.as_slice())
+    }
+
+    /// Whether this pass cleared any key in `start..end`.
+    fn clears_some_of(&self, start: &[u8], end: &[u8]) -> bool {
+        self.cleared
+            .as_ref()
+            .is_some_and(|(from, to)| from.as_slice() < end && start < to.as_slice())
+    }
+
+    /// The stored value of `key` as this pass has left it, not counting the overlay.
+    fn stored(&self, cf: ColumnFamily, key: &[u8]) -> Option<Vec<u8>> {
+        if self.is_cleared(key) {
+            return None;
+        }
+        self.store
+            .get(cf, key)
+            .unwrap_or_else(|e| panic!("reading {cf} while applying: {e}"))
     }
 
     /// The stored record of `key` in `cf`, as changed by this pass so far. A record read from
@@ -50,10 +87,7 @@ impl<'a> ApplyContext<'a> {
         if let Some(value) = self.overlay.get(key) {
             return value.clone();
         }
-        let value = self
-            .store
-            .get(cf, key)
-            .unwrap_or_else(|e| panic!("reading {cf} while applying: {e}"));
+        let value = self.stored(cf, key);
         self.overlay.insert(key.to_vec(), value.clone());
         value
     }
@@ -63,10 +97,7 @@ impl<'a> ApplyContext<'a> {
     pub(crate) fn peek(&self, cf: ColumnFamily, key: &[u8]) -> Option<Vec<u8>> {
         match self.overlay.get(key) {
             Some(value) => value.clone(),
-            None => self
-                .store
-                .get(cf, key)
-                .unwrap_or_else(|e| panic!("reading {cf} while applying: {e}")),
+            None => self.stored(cf, key),
         }
     }
 
@@ -95,6 +126,26 @@ impl<'a> ApplyContext<'a> {
     pub(crate) fn delete(&mut self, cf: ColumnFamily, key: Vec<u8>) {
         self.overlay.insert(key.clone(), None);
         self.batch.delete(cf, key);
+    }
+
+    /// Records the deletion of every pair in `start..end` (FLUSHDB): one range delete in the
+    /// batch, O(1) here whatever the range holds. The rest of the pass sees the range empty
+    /// but for what later entries write. A pass clears one range at most (its group's data).
+    ///
+    /// # Panics
+    /// If the pass already cleared a different range.
+    pub(crate) fn delete_range(&mut self, cf: ColumnFamily, start: Vec<u8>, end: Vec<u8>) {
+        if let Some((from, to)) = &self.cleared {
+            assert!(
+                *from == start && *to == end,
+                "one apply pass cleared two different ranges"
+            );
+        }
+        self.overlay.retain(|key, _| {
+            !(start.as_slice() <= key.as_slice() && key.as_slice() < end.as_slice())
+        });
+        self.batch.delete_range(cf, start.clone(), end.clone());
+        self.cleared = Some((start, end));
     }
 
     /// The batch holding every write of the pass.
@@ -188,6 +239,18 @@ impl Writer<'_, '_> {
             }
             None => false,
         }
+    }
+
+    /// Deletes every key and deadline entry of the keyspace (FLUSHDB, FLUSHALL) with one range
+    /// delete, and zeroes the counts. The cluster time stays: it never goes back.
+    pub(crate) fn clear(&mut self) {
+        let range = self.keyspace.range;
+        self.cx
+            .delete_range(CF, range.prefix().to_vec(), range.end());
+        let state = &mut self.keyspace.state;
+        state.keys = 0;
+        state.expiring = 0;
+        state.deadline_sum = 0;
     }
 
     /// Writes `key`'s record over an existing one (which [`Writer::entry`] has looked at, so
@@ -291,9 +354,34 @@ impl<'a> Reader<'a> {
 
     /// Visits every existing key in position order (see [`layout`]) until `visit` breaks.
     /// O(keys): a full scan of the group's records.
-    #[cfg(test)]
     pub(crate) fn for_each_key(&self, visit: &mut dyn FnMut(&[u8]) -> ControlFlow<()>) {
         self.for_each_record(0, &mut |key, _| visit(key));
+    }
+
+    /// A key chosen without looking at them all (RANDOMKEY): the first live key at or after a
+    /// position drawn from a per-node counter mixed with the cluster time, wrapping to the
+    /// first key. The core has no OS randomness, so the draw is deterministic: the same
+    /// inputs give the same keys. It is not uniform: a key is picked in proportion to the gap
+    /// of positions before it (positions are a hash, so the gaps are random too). The cost is
+    /// one or two seeks, plus the expired records not yet reclaimed that the seek passes.
+    pub(crate) fn random_key(&self) -> Option<Bytes> {
+        if self.key_count() == 0 {
+            return None;
+        }
+        let draw = self.keyspace.random_draws.get();
+        self.keyspace.random_draws.set(draw.wrapping_add(1));
+        let position = mix64(draw ^ self.now_ms().rotate_left(32));
+        let mut found = None;
+        for start in [position, 0] {
+            self.for_each_record(start, &mut |key, _| {
+                found = Some(Bytes::copy_from_slice(key));
+                ControlFlow::Break(())
+            });
+            if found.is_some() {
+                break;
+            }
+        }
+        found
     }
 
     /// Visits the existing keys of hash slot `slot` until `visit` breaks: O(keys in the slot).
@@ -339,11 +427,25 @@ impl<'a> Reader<'a> {
         };
         match self.source {
             Source::Store(store) => scan(store, &mut live),
+            Source::Pass(cx) if cx.clears_all_of(&start, &end) => {
+                // Cleared by this pass: only what later entries wrote exists.
+                for (pending, record) in cx.overlay_range(&start, &end) {
+                    if let Some(record) = record {
+                        if live(pending, record).is_break() {
+                            break;
+                        }
+                    }
+                }
+            }
             Source::Pass(cx) => {
                 // Merge the pass's changes into the store's records, both in key order.
+                let partly_cleared = cx.clears_some_of(&start, &end);
                 let mut overlay = cx.overlay_range(&start, &end).peekable();
                 let mut stopped = false;
                 scan(cx.store, &mut |key, value| {
+                    if partly_cleared && cx.is_cleared(key) {
+                        return ControlFlow::Continue(());
+                    }
                     while let Some((pending, record)) = overlay.next_if(|(k, _)| *k < key) {
                         if let Some(record) = record {
                             if live(pending, record).is_break() {
@@ -376,6 +478,14 @@ impl<'a> Reader<'a> {
             }
         }
     }
+}
+
+/// SplitMix64's finalizer: a bijection of u64 that spreads consecutive inputs over the range.
+fn mix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 /// A keyspace's bookkeeping, stored beside the applied index and carried by snapshots.
@@ -441,6 +551,8 @@ pub(crate) struct Keyspace {
     value_bytes_max: usize,
     /// Keys this node deleted because they expired, since it started (`INFO expired_keys`).
     expired_keys: u64,
+    /// RANDOMKEY draws this node served, since it started: the seed of the next draw.
+    random_draws: Cell<u64>,
 }
 
 impl Keyspace {
@@ -464,6 +576,7 @@ impl Keyspace {
             state,
             value_bytes_max,
             expired_keys: 0,
+            random_draws: Cell::new(0),
         })
     }
 
@@ -476,6 +589,7 @@ impl Keyspace {
             state,
             value_bytes_max: self.value_bytes_max,
             expired_keys: self.expired_keys,
+            random_draws: self.random_draws.clone(),
         }
     }
 
@@ -603,6 +717,8 @@ mod tests {
     enum Step {
         Set(u8, u8, SetCondition, bool),
         Del(Vec<u8>),
+        /// FLUSHALL.
+        FlushAll,
         /// End the apply pass here: write the batch to the store.
         Flush,
     }
@@ -617,6 +733,7 @@ mod tests {
             4 => (0u8..8, any::<u8>(), condition, any::<bool>())
                 .prop_map(|(k, v, c, g)| Step::Set(k, v, c, g)),
             2 => proptest::collection::vec(0u8..8, 1..4).prop_map(Step::Del),
+            1 => Just(Step::FlushAll),
             1 => Just(Step::Flush),
         ]
     }
@@ -651,6 +768,10 @@ mod tests {
                     .count();
                 Some(Reply::Integer(removed as i64))
             }
+            Step::FlushAll => {
+                model.clear();
+                Some(Reply::ok())
+            }
             Step::Flush => None,
         }
     }
@@ -676,6 +797,10 @@ mod tests {
                 args: std::iter::once(word("DEL"))
                     .chain(keys.iter().map(|k| key(*k)))
                     .collect(),
+            }),
+            Step::FlushAll => Some(Proposal::Command {
+                unix_ms: 0,
+                args: vec![word("FLUSHALL")],
             }),
             Step::Flush => None,
         }
