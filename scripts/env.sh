@@ -8,8 +8,15 @@
 # - protobuf-compiler: protoc, for the gRPC code in proto/.
 # - redis-tools: redis-cli and redis-benchmark, for the end-to-end tests and benchmarks.
 # - redis-server: the real Redis the differential test compares every reply with.
+# - golang-go, golang-github-gomodule-redigo-dev, golang-github-mna-redisc-dev: Go and the Go
+#   Redis clients (redigo, and redisc for cluster mode) that tests/tests/clients.rs drives;
+#   scripts/clients.sh says why Debian's and not go-redis v9 from the Go module proxy.
+# - python3-venv: the venv that scripts/clients.sh installs redis-py into, for Debian's
+#   python3. (Node.js for ioredis is not listed: scripts/clients.sh installs Debian's only on
+#   a machine without node and npm, so that a Node.js from elsewhere stays.)
 
-seshat_packages=(libclang-dev clang librocksdb-dev protobuf-compiler redis-tools redis-server)
+seshat_packages=(libclang-dev clang librocksdb-dev protobuf-compiler redis-tools redis-server
+  golang-go golang-github-gomodule-redigo-dev golang-github-mna-redisc-dev python3-venv)
 
 seshat_missing_packages() {
   local missing=()

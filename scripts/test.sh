@@ -27,6 +27,11 @@ cargo fmt --all -- --check
 step "lints"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "client libraries"
+# redis-py, ioredis and the Go clients for tests/tests/clients.rs, each from its registry
+# (cached under ~/.cache/seshat: a second run only checks).
+scripts/clients.sh all
+
 step "tests"
 cargo test --workspace
 
