@@ -119,6 +119,9 @@ pub struct Node {
     /// When this node last proposed its directory entry to the system group.
     registered_at: Option<Instant>,
     messages_dropped: u64,
+    /// Drawn at start: the part of a WATCH token that tells this run of this node from any
+    /// other (see [`crate::cmd::transaction`]).
+    watch_nonce: u64,
 }
 
 impl Node {
@@ -202,6 +205,7 @@ impl Node {
             started_at: now.instant,
             registered_at: None,
             messages_dropped: 0,
+            watch_nonce: rand::RngCore::next_u64(&mut seeds),
         })
     }
 
@@ -313,8 +317,15 @@ impl Node {
     }
 
     /// Answers a client request; the [`Output::Reply`] comes now or later, always exactly once.
-    pub fn handle_request(&mut self, now: Now, client: ClientId, id: RequestId, request: Request) {
+    pub fn handle_request(
+        &mut self,
+        now: Now,
+        client: ClientId,
+        id: RequestId,
+        mut request: Request,
+    ) {
         self.advance_clock(now);
+        crate::cmd::transaction::stamp(&mut request, self.watch_nonce, client);
         let key = (client, id);
         assert!(
             !self.outstanding.contains_key(&key),

@@ -27,6 +27,8 @@ pub enum Reply {
     Bulk(Bytes),
     /// The null reply: `$-1` in RESP2, `_` in RESP3.
     Null,
+    /// The null array, `*-1` in RESP2 (`_` in RESP3): EXEC's reply when a watched key changed.
+    NullArray,
     /// `*<n>` and the elements.
     Array(Vec<Reply>),
     /// RESP3 `%<n>` map; a flat array of keys and values in RESP2.

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use crate::cmd::transaction::{self, Queue};
+use crate::cmd::transaction::{self, Queue, Watching};
 use crate::cmd::{Call, CommandLimits, Run};
 use crate::ids::ClientId;
 use crate::reply::{Protocol, Reply};
@@ -34,6 +34,8 @@ pub struct Session {
     pub(crate) name: Option<Bytes>,
     /// The commands queued since MULTI; `None` outside a transaction.
     pub(crate) transaction: Option<Queue>,
+    /// The keys WATCHed for the next EXEC.
+    pub(crate) watching: Watching,
 }
 
 impl Session {
@@ -45,6 +47,7 @@ impl Session {
             protocol: Protocol::Resp2,
             name: None,
             transaction: None,
+            watching: Watching::default(),
         }
     }
 
@@ -84,12 +87,12 @@ impl Session {
 }
 
 /// Whether a command inside MULTI runs at once instead of being queued (as in Redis: the
-/// commands that end or nest the transaction, and QUIT).
+/// commands that end or nest the transaction, WATCH, which refuses, and QUIT).
 fn ends_queuing(args: &[Bytes]) -> bool {
     let Some(name) = args.first() else {
         return false;
     };
-    ["exec", "discard", "multi", "quit"]
+    ["exec", "discard", "multi", "watch", "quit"]
         .iter()
         .any(|word| name.eq_ignore_ascii_case(word.as_bytes()))
 }

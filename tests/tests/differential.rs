@@ -16,6 +16,10 @@
 //! (random COUNT, MATCH and TYPE) runs on both and must return the same set. RANDOMKEY must be
 //! nil on both or a key on both. FLUSHDB and FLUSHALL are compared byte for byte.
 //!
+//! WATCH is checked with a second connection: now and then the first WATCHes some keys, the
+//! second sends a few commands (which may change them), and the first runs a transaction,
+//! which Redis and Seshat must both run or both abort.
+//!
 //! Differences by design are not generated: keys and values over Seshat's size limits,
 //! anything that needs a leader (the test talks to the leader), and connection commands
 //! inside MULTI (Seshat refuses them).
@@ -530,6 +534,14 @@ fn agree(command: &[Bytes], want: &[u8], got: &[u8]) -> bool {
     }
 }
 
+/// A command's words, for a failure message.
+fn printable(command: &[Bytes]) -> Vec<String> {
+    command
+        .iter()
+        .map(|w| String::from_utf8_lossy(w).into_owned())
+        .collect()
+}
+
 fn show(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).replace("\r\n", "\\r\\n")
 }
@@ -560,6 +572,9 @@ fn replies_match_a_real_redis_byte_for_byte() {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut expected = Peer::connect(redis.port);
         let mut actual = Peer::connect(seshat_port);
+        // The second connection, for the changes a WATCH must notice.
+        let mut other_expected = Peer::connect(redis.port);
+        let mut other_actual = Peer::connect(seshat_port);
         // A clean keyspace on both, then RESP3 for half the seeds.
         let mut setup = vec![["DEL".to_owned()]
             .into_iter()
@@ -575,7 +590,43 @@ fn replies_match_a_real_redis_byte_for_byte() {
         while sent < COMMANDS_PER_SEED {
             let size = rng.gen_range(1..=batch_max).min(COMMANDS_PER_SEED - sent);
             let mut batch: Vec<Vec<Bytes>> = (0..size).map(|_| command(&mut rng)).collect();
-            if rng.gen_bool(0.15) {
+            let watching = rng.gen_bool(0.12);
+            if watching {
+                let mut watch = vec![Bytes::from_static(b"WATCH")];
+                for _ in 0..rng.gen_range(1..=3) {
+                    watch.push(Bytes::from_static(
+                        KEYS[rng.gen_range(0..KEYS.len())].as_bytes(),
+                    ));
+                }
+                let mut first = vec![watch];
+                if rng.gen_bool(0.1) {
+                    first.push(words(&["UNWATCH"]));
+                }
+                let others: Vec<Vec<Bytes>> = (0..rng.gen_range(0..4))
+                    .map(|_| command(&mut rng))
+                    .collect();
+                for (batch, on_redis, on_seshat) in [
+                    (&first, &mut expected, &mut actual),
+                    (&others, &mut other_expected, &mut other_actual),
+                ] {
+                    let want = on_redis.pipeline(batch);
+                    let got = on_seshat.pipeline(batch);
+                    for (i, (want, got)) in want.iter().zip(&got).enumerate() {
+                        assert!(
+                            agree(&batch[i], want, got),
+                            "seed {seed}, around a WATCH after command {sent}, {:?}:\n  \
+                             redis:  {}\n  seshat: {}\n\
+                             reproduce: SESHAT_DIFF_SEED={seed} cargo test -p seshat-tests \
+                             --test differential",
+                            printable(&batch[i]),
+                            show(want),
+                            show(got),
+                        );
+                    }
+                    compared += batch.len();
+                }
+            }
+            if watching || rng.gen_bool(0.15) {
                 // A transaction around part of the batch (its errors included: EXECABORT).
                 let start = rng.gen_range(0..batch.len());
                 let end = rng.gen_range(start..=batch.len());
@@ -602,10 +653,7 @@ fn replies_match_a_real_redis_byte_for_byte() {
                      reproduce: SESHAT_DIFF_SEED={seed} cargo test -p seshat-tests --test \
                      differential",
                     sent + i,
-                    batch[i]
-                        .iter()
-                        .map(|w| String::from_utf8_lossy(w).into_owned())
-                        .collect::<Vec<_>>(),
+                    printable(&batch[i]),
                     show(want),
                     show(got),
                 );

@@ -315,8 +315,13 @@ impl Call {
     /// limits (they were checked before the entry was proposed). A transaction's entry names
     /// `exec`, which the table knows as the client-facing command: it is looked up apart.
     pub(crate) fn from_log(args: Vec<Bytes>) -> Option<Call> {
-        let spec = if args.first()?.eq_ignore_ascii_case(b"exec") {
+        let name = args.first()?;
+        let spec = if name.eq_ignore_ascii_case(b"exec") {
             &transaction::TRANSACTION
+        } else if name.eq_ignore_ascii_case(b"watch") {
+            &transaction::WATCH_LOG
+        } else if name.eq_ignore_ascii_case(b"unwatch") {
+            &transaction::UNWATCH_LOG
         } else {
             Self::lookup(&args).ok()?
         };

@@ -68,4 +68,6 @@ pub static COMMANDS: &[&CommandSpec] = &[
     &transaction::MULTI,
     &transaction::EXEC,
     &transaction::DISCARD,
+    &transaction::WATCH,
+    &transaction::UNWATCH,
 ];

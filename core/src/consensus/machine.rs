@@ -40,7 +40,7 @@ impl Machine {
     pub(super) fn pairs(&self) -> u64 {
         match self {
             Machine::System(directory) => directory.record_count(),
-            Machine::Data(keyspace) => keyspace.state().pairs(),
+            Machine::Data(keyspace) => keyspace.pairs(),
         }
     }
 

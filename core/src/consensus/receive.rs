@@ -162,7 +162,9 @@ impl Receiver {
         );
         let machine = match machine {
             Machine::Data(old) => {
-                let keyspace = old.installed(live, receiving.descriptor.keyspace);
+                let keyspace = old
+                    .installed(live, receiving.descriptor.keyspace, store)
+                    .unwrap_or_else(|e| panic!("group {group}: installed keyspace: {e}"));
                 keyspace.finish_pass(batch);
                 Machine::Data(keyspace)
             }

@@ -20,6 +20,7 @@ use crate::cmd::{Call, Run};
 use crate::ids::GroupId;
 use crate::kv::layout;
 use crate::kv::record::Record;
+use crate::kv::watch::Watches;
 use crate::kv::{Inapplicable, Proposal};
 use crate::reply::Reply;
 use crate::storage::{ColumnFamily, DataRange, ScanVisitor, StateKey, Store, WriteBatch};
@@ -245,18 +246,58 @@ impl Writer<'_, '_> {
     /// delete, and zeroes the counts. The cluster time stays: it never goes back.
     pub(crate) fn clear(&mut self) {
         let range = self.keyspace.range;
+        // Watched keys that exist change (Redis touches them); the watch records themselves
+        // outlive the range delete, written again after it.
+        for key in self.keyspace.watches.keys() {
+            if self.entry(&key).is_some() {
+                self.keyspace.watches.touch(self.cx, range, &key);
+            }
+        }
         self.cx
             .delete_range(CF, range.prefix().to_vec(), range.end());
+        self.keyspace.watches.rewrite(self.cx, range);
         let state = &mut self.keyspace.state;
         state.keys = 0;
         state.expiring = 0;
         state.deadline_sum = 0;
     }
 
+    /// Starts `token`'s watch of `key` (WATCH). An expired key is deleted first, so a later
+    /// expiry cannot count as a change.
+    pub(crate) fn watch(&mut self, key: &[u8], token: &[u8]) {
+        self.entry(key);
+        let (range, now_ms) = (self.keyspace.range, self.now_ms());
+        self.keyspace
+            .watches
+            .add(self.cx, range, key, token, now_ms);
+    }
+
+    /// Whether `key` is as `token` found it at its WATCH: watched and unchanged since. A key
+    /// that has expired since is deleted now, which changes it.
+    pub(crate) fn watch_intact(&mut self, key: &[u8], token: &[u8]) -> bool {
+        self.entry(key);
+        self.keyspace.watches.intact(key, token)
+    }
+
+    /// Ends `token`'s watch of `key` (EXEC, DISCARD, UNWATCH).
+    pub(crate) fn unwatch(&mut self, key: &[u8], token: &[u8]) {
+        let range = self.keyspace.range;
+        self.keyspace.watches.remove(self.cx, range, key, token);
+    }
+
+    /// Marks the watches of `key` touched: it is about to change.
+    fn touch(&mut self, key: &[u8]) {
+        if !self.keyspace.watches.is_empty() {
+            let range = self.keyspace.range;
+            self.keyspace.watches.touch(self.cx, range, key);
+        }
+    }
+
     /// Writes `key`'s record over an existing one (which [`Writer::entry`] has looked at, so
     /// an expired one is gone), keeping the counts and the deadline entries in step.
     fn write(&mut self, key: &[u8], value: Bytes, deadline_ms: Option<u64>) {
         let range = self.keyspace.range;
+        self.touch(key);
         let stored = layout::record_key(range, key);
         let old = self.cx.get(CF, &stored).map(|old| Record::decode(&old));
         if let Some(old) = &old {
@@ -279,6 +320,7 @@ impl Writer<'_, '_> {
 
     /// Deletes `key`'s stored `record` and its deadline entry.
     fn remove(&mut self, key: &[u8], stored: Vec<u8>, record: &Record) {
+        self.touch(key);
         let state = &mut self.keyspace.state;
         state.keys -= 1;
         if let Some(deadline) = record.deadline_ms {
@@ -553,6 +595,8 @@ pub(crate) struct Keyspace {
     expired_keys: u64,
     /// RANDOMKEY draws this node served, since it started: the seed of the next draw.
     random_draws: Cell<u64>,
+    /// The keys connections WATCH (stored in the data range too).
+    watches: Watches,
 }
 
 impl Keyspace {
@@ -577,20 +621,33 @@ impl Keyspace {
             value_bytes_max,
             expired_keys: 0,
             random_draws: Cell::new(0),
+            watches: Watches::load(range, store)?,
         })
     }
 
     /// The keyspace a snapshot install leaves in place of this one: `state` describes the data
-    /// in `range`. The caller writes it with [`Keyspace::finish_pass`] in the install batch.
-    pub(crate) fn installed(&self, range: DataRange, state: KeyspaceState) -> Keyspace {
-        Keyspace {
+    /// in `range`, which `store` holds. The caller writes it with [`Keyspace::finish_pass`] in
+    /// the install batch.
+    pub(crate) fn installed(
+        &self,
+        range: DataRange,
+        state: KeyspaceState,
+        store: &dyn Store,
+    ) -> crate::Result<Keyspace> {
+        Ok(Keyspace {
             group: range.group,
             range,
             state,
             value_bytes_max: self.value_bytes_max,
             expired_keys: self.expired_keys,
             random_draws: self.random_draws.clone(),
-        }
+            watches: Watches::load(range, store)?,
+        })
+    }
+
+    /// Pairs the data range holds: what a snapshot of it transfers.
+    pub(crate) fn pairs(&self) -> u64 {
+        self.state.pairs() + self.watches.len()
     }
 
     /// Applies one committed proposal and returns the reply for the client that proposed it:
@@ -609,11 +666,11 @@ impl Keyspace {
                 let Run::Write { apply, .. } = call.run() else {
                     return Err(Inapplicable::NotAWrite);
                 };
-                self.advance_clock(*unix_ms);
+                self.advance_clock(cx, *unix_ms);
                 Ok(apply(call.args(), &mut Writer { keyspace: self, cx }))
             }
             Proposal::Expire { unix_ms, keys } => {
-                self.advance_clock(*unix_ms);
+                self.advance_clock(cx, *unix_ms);
                 let mut writer = Writer { keyspace: self, cx };
                 for key in keys {
                     // Looking at a key deletes it if it has expired; one that was given a new
@@ -626,8 +683,11 @@ impl Keyspace {
         }
     }
 
-    fn advance_clock(&mut self, unix_ms: u64) {
+    /// Moves the cluster time to `unix_ms` if that is later, and reclaims the watch records
+    /// it leaves behind.
+    fn advance_clock(&mut self, cx: &mut ApplyContext<'_>, unix_ms: u64) {
         self.state.clock_ms = self.state.clock_ms.max(unix_ms);
+        self.watches.reclaim(cx, self.range, self.state.clock_ms);
     }
 
     /// Adds the keyspace's own bookkeeping to the pass's writes. Call once at the end of each

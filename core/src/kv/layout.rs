@@ -4,7 +4,9 @@
 //!
 //! - a *key record*, `1 · position · key`, holding the key's value (see [`super::record`]);
 //! - a *deadline entry*, `2 · deadline · key`, with an empty value, one per key that has a
-//!   TTL: the index the leader's active expiry walks, soonest deadline first.
+//!   TTL: the index the leader's active expiry walks, soonest deadline first;
+//! - a *watch record*, `3 · key length · key · token`, one per key a connection WATCHes (see
+//!   [`super::watch`]).
 //!
 //! The position is the key's hash slot in the top 14 bits and 50 bits of a stable hash
 //! (FNV-1a) below, so key records sort by slot (`CLUSTER COUNTKEYSINSLOT` is one range) and a
@@ -18,6 +20,7 @@ use crate::storage::DataRange;
 
 const KEY_RECORD: u8 = 1;
 const DEADLINE_ENTRY: u8 = 2;
+const WATCH_RECORD: u8 = 3;
 const PREFIX_LEN: usize = 8;
 /// Prefix, tag, then an 8-byte position or deadline.
 const HEADER_LEN: usize = PREFIX_LEN + 1 + 8;
@@ -101,6 +104,42 @@ pub(crate) fn parse_deadline_key(stored: &[u8]) -> (u64, &[u8]) {
     (deadline, &stored[HEADER_LEN..])
 }
 
+/// The stored key of the watch record of `key` for `token`. The key's length comes first, so
+/// one key's records are one range ([`watch_records_of`]) and never mix with a longer key's.
+pub(crate) fn watch_key(range: DataRange, key: &[u8], token: &[u8]) -> Vec<u8> {
+    let mut stored = watch_records_of(range, key);
+    stored.extend_from_slice(token);
+    stored
+}
+
+/// The common start of every watch record of `key`.
+pub(crate) fn watch_records_of(range: DataRange, key: &[u8]) -> Vec<u8> {
+    let mut stored = Vec::with_capacity(PREFIX_LEN + 1 + 4 + key.len() + 24);
+    stored.extend_from_slice(&range.prefix());
+    stored.push(WATCH_RECORD);
+    stored.extend_from_slice(&(key.len() as u32).to_be_bytes());
+    stored.extend_from_slice(key);
+    stored
+}
+
+/// The first and the first-after-last stored keys of the watch records.
+pub(crate) fn watch_records(range: DataRange) -> (Vec<u8>, Vec<u8>) {
+    let mut start = range.prefix().to_vec();
+    start.push(WATCH_RECORD);
+    let mut end = range.prefix().to_vec();
+    end.push(WATCH_RECORD + 1);
+    (start, end)
+}
+
+/// The user's key and the token of a stored watch record; `None` if `stored` is not one.
+pub(crate) fn parse_watch_key(stored: &[u8]) -> Option<(&[u8], &[u8])> {
+    let rest = stored.get(PREFIX_LEN + 1..)?;
+    let (len, rest) = rest.split_at_checked(4)?;
+    let len = u32::from_be_bytes(len.try_into().ok()?) as usize;
+    let (key, token) = rest.split_at_checked(len)?;
+    Some((key, token))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +171,22 @@ mod tests {
             prop_assert!(deadlines_start(range) <= stored);
             prop_assert_eq!(stored < deadlines_through(range, e), d <= e);
             prop_assert!(stored < range.end());
+        }
+
+        #[test]
+        fn watch_records_of_a_key_share_a_range_no_other_key_enters(
+            a in proptest::collection::vec(any::<u8>(), 0..8),
+            b in proptest::collection::vec(any::<u8>(), 0..8),
+            token in proptest::collection::vec(any::<u8>(), 0..24),
+        ) {
+            let range = DataRange::first(GroupId(1));
+            let stored = watch_key(range, &a, &token);
+            prop_assert_eq!(parse_watch_key(&stored), Some((&a[..], &token[..])));
+            prop_assert!(stored.starts_with(&watch_records_of(range, &a)));
+            prop_assert_eq!(stored.starts_with(&watch_records_of(range, &b)), a == b);
+            let (start, end) = watch_records(range);
+            prop_assert!(start <= stored && stored < end && end <= range.end());
+            prop_assert!(deadlines_through(range, u64::MAX) <= start);
         }
     }
 }

@@ -385,7 +385,12 @@ fn parse_reply(buf: &[u8], at: &mut usize, depth: usize) -> Result<Option<Reply>
         b'*' | b'~' | b'%' => {
             let n = count(line)?;
             if n < 0 {
-                return Ok(Some(Reply::Null));
+                let null = if kind == b'*' {
+                    Reply::NullArray
+                } else {
+                    Reply::Null
+                };
+                return Ok(Some(null));
             }
             let elements = if kind == b'%' {
                 n as usize * 2

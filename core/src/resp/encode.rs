@@ -15,6 +15,10 @@ pub fn encode_reply(reply: &Reply, protocol: Protocol, out: &mut BytesMut) {
             Protocol::Resp2 => out.put_slice(b"$-1\r\n"),
             Protocol::Resp3 => out.put_slice(b"_\r\n"),
         },
+        Reply::NullArray => match protocol {
+            Protocol::Resp2 => out.put_slice(b"*-1\r\n"),
+            Protocol::Resp3 => out.put_slice(b"_\r\n"),
+        },
         Reply::Array(items) => {
             line(out, b'*', items.len().to_string().as_bytes());
             for item in items {

@@ -115,6 +115,8 @@ pub struct Cluster {
     replies: BTreeMap<RequestHandle, (Reply, Instant)>,
     transfers: VecDeque<Transfer>,
     clients_started: u64,
+    /// Requests sent on each connection from [`Cluster::connect`].
+    requests_sent: BTreeMap<ClientId, u64>,
     /// FNV-1a over every output of every node, in order.
     trace: u64,
     /// Every output in readable form, when [`Cluster::record_trace`] turned it on.
@@ -181,6 +183,7 @@ impl Cluster {
             replies: BTreeMap::new(),
             transfers: VecDeque::new(),
             clients_started: 0,
+            requests_sent: BTreeMap::new(),
             trace: FNV_OFFSET,
             trace_log: None,
             events: 0,
@@ -344,6 +347,43 @@ impl Cluster {
         self.events += 1;
         self.drain(node);
         handle
+    }
+
+    /// A new connection: the client id of a series of [`Cluster::call_on`]s, which the node
+    /// sees as one client (as WATCH and EXEC must be).
+    pub fn connect(&mut self) -> ClientId {
+        self.clients_started += 1;
+        self.requests_sent.insert(ClientId(self.clients_started), 0);
+        ClientId(self.clients_started)
+    }
+
+    /// Sends a request on `client`'s connection (from [`Cluster::connect`]) and runs the
+    /// cluster until its reply comes, or `within` passes.
+    pub fn call_on(
+        &mut self,
+        node: NodeId,
+        client: ClientId,
+        request: Request,
+        within: Duration,
+    ) -> Option<Reply> {
+        let sent = self
+            .requests_sent
+            .get_mut(&client)
+            .expect("a client from connect()");
+        *sent += 1;
+        let handle = RequestHandle {
+            node,
+            client,
+            id: RequestId(*sent),
+        };
+        let now = self.now;
+        let target = self.members.get_mut(&node).expect("known node");
+        let live = target.node.as_mut().expect("requests go to running nodes");
+        live.handle_request(at(now), client, handle.id, request);
+        self.events += 1;
+        self.drain(node);
+        self.run_until(within, |cluster| cluster.reply(handle).is_some());
+        self.reply(handle).cloned()
     }
 
     /// Sends `requests` to `node` on one connection, back to back, as a pipelining client
