@@ -88,6 +88,7 @@ pub use cmd::Call;
 pub use consensus::{GroupStatus, SnapshotStats};
 pub use error::{Error, Result};
 pub use ids::{ClientId, GroupId, NodeId, RequestId};
+pub use kv::OfflineRead;
 pub use node::{Node, NodeConfig, REDIS_VERSION};
 pub use output::{Output, PersistBatch};
 pub use raft::{eraftpb, StateRole};

@@ -612,6 +612,15 @@ impl Node {
             for (key, reply) in std::mem::take(&mut self.outbox.completions) {
                 self.complete(key, reply);
             }
+            for (key, read) in std::mem::take(&mut self.outbox.offline_reads) {
+                if let Some(outstanding) = self.outstanding.remove(&key) {
+                    self.deadlines.remove(&(outstanding.deadline, key));
+                    let (client, id) = key;
+                    self.outbox
+                        .outputs
+                        .push_back(Output::ServeRead { client, id, read });
+                }
+            }
             let redispatch = std::mem::take(&mut self.outbox.redispatch);
             let role_changed = std::mem::take(&mut self.outbox.role_changed);
             if redispatch.is_empty() && !role_changed {

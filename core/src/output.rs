@@ -3,6 +3,7 @@
 use raft::eraftpb;
 
 use crate::ids::{ClientId, GroupId, NodeId, RequestId};
+use crate::kv::OfflineRead;
 use crate::reply::Reply;
 use crate::snapshot::SnapshotSource;
 use crate::storage::WriteBatch;
@@ -47,6 +48,18 @@ pub enum Output {
         id: RequestId,
         /// The answer.
         reply: Reply,
+    },
+    /// Answer request `id` of connection `client` with what `read` computes
+    /// ([`OfflineRead::serve`]), on a thread where blocking is fine: a read that may visit
+    /// every key (KEYS), which would stall the node's event loop. The node is done with the
+    /// request; the reply is the runtime's to send.
+    ServeRead {
+        /// The connection.
+        client: ClientId,
+        /// The request on that connection.
+        id: RequestId,
+        /// The read, over a view of the store made when it was due.
+        read: OfflineRead,
     },
 }
 

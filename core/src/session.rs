@@ -132,6 +132,8 @@ mod tests {
         assert_eq!(s.protocol(), Protocol::Resp3);
         assert!(fields.contains(&(Reply::bulk("proto"), Reply::Integer(3))));
         assert!(fields.contains(&(Reply::bulk("id"), Reply::Integer(7))));
+        // Cluster clients (and Redis Cluster) say `cluster`: every node serves the slots.
+        assert!(fields.contains(&(Reply::bulk("mode"), Reply::bulk("cluster"))));
         reply(&mut s, &["HELLO", "2"]);
         assert_eq!(s.protocol(), Protocol::Resp2);
     }

@@ -900,6 +900,40 @@ fn a_pipelined_connection_sees_its_commands_in_the_order_sent() {
 }
 
 #[test]
+fn cluster_slots_lists_the_asked_node_first_while_no_leader_is_known() {
+    // Goal: a cluster client starting during an election still gets a slot map (redis-py
+    // fails its start on an empty one). Method: isolate a follower until it forgets the
+    // leader; it lists itself first, then the others.
+    let mut cluster = cluster(1);
+    let leader = leader_of(&mut cluster, DATA, &[]);
+    let alone = cluster
+        .node_ids()
+        .into_iter()
+        .find(|&id| id != leader)
+        .expect("a follower");
+    cluster.isolate(alone);
+    cluster.run_for(3 * SECOND);
+    assert_eq!(
+        status(&cluster, alone, DATA).leader,
+        None,
+        "still knows a leader"
+    );
+    let Some(Reply::Array(ranges)) =
+        cluster.call(alone, command(&["CLUSTER", "SLOTS"]), 10 * SECOND)
+    else {
+        panic!("CLUSTER SLOTS is not an array");
+    };
+    let Some(Reply::Array(range)) = ranges.first() else {
+        panic!("no slot range while no leader is known: {ranges:?}");
+    };
+    assert_eq!(range.len(), 2 + 3, "this node, then two replicas");
+    let Reply::Array(first) = &range[2] else {
+        panic!("a node is an array")
+    };
+    assert_eq!(first[2], Reply::bulk(format!("{:040x}", alone.0)));
+}
+
+#[test]
 fn cluster_commands_describe_one_shard_led_by_the_raft_leader() {
     // Goal: cluster-mode clients read the topology: CLUSTER SLOTS, SHARDS, INFO and MYID in
     // Redis Cluster's shapes, the Raft leader as the master of every slot, on every node.

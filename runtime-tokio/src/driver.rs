@@ -194,6 +194,15 @@ impl<P: PeerSender, D: Disk> Driver<P, D> {
                         let _ = waiting.send(reply);
                     }
                 }
+                Output::ServeRead { client, id, read } => {
+                    // KEYS may visit a million keys: on a blocking thread, so the event loop
+                    // goes on ticking and heartbeating meanwhile.
+                    if let Some(waiting) = self.waiting.remove(&(client, id)) {
+                        tokio::task::spawn_blocking(move || {
+                            let _ = waiting.send(read.serve());
+                        });
+                    }
+                }
             }
         }
     }

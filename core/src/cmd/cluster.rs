@@ -205,12 +205,19 @@ fn members_leader_first(node: &Node) -> (Option<NodeId>, Vec<NodeId>) {
 }
 
 /// `CLUSTER SLOTS`: one range, 0-16383, served by the data group's leader, with every other
-/// member as a replica: `[[0, 16383, [host, port, id, {}], [host, port, id, {}], ...]]`. Empty
-/// while no leader is known, so a client asks again.
+/// member as a replica: `[[0, 16383, [host, port, id, {}], [host, port, id, {}], ...]]`.
+/// While no leader is known this node stands first: a request sent to it waits for a leader
+/// (then it is served or answered `MOVED`) or answers `-NOQUORUM`, as Redis Cluster keeps
+/// listing a failed master; an empty reply would fail a cluster client's start instead.
 fn slots(node: &Node, _: &[Bytes], _: u64) -> Reply {
-    let (leader, members) = members_leader_first(node);
+    let (leader, mut members) = members_leader_first(node);
+    let me = node.config().id;
     if leader.is_none() {
-        return Reply::Array(Vec::new());
+        if !members.contains(&me) {
+            return Reply::Array(Vec::new()); // Not a member yet: nothing to route to.
+        }
+        members.retain(|&id| id != me);
+        members.insert(0, me);
     }
     let mut range = vec![Reply::Integer(0), Reply::Integer(i64::from(SLOT_COUNT) - 1)];
     for member in members {

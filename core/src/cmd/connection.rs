@@ -163,7 +163,7 @@ fn hello_reply(session: &mut Session, args: &[Bytes]) -> Result<Reply, Reply> {
             Reply::Integer(session.protocol_version()),
         ),
         (Reply::bulk("id"), Reply::Integer(session.client.0 as i64)),
-        (Reply::bulk("mode"), Reply::bulk("standalone")),
+        (Reply::bulk("mode"), Reply::bulk("cluster")),
         (Reply::bulk("role"), Reply::bulk("master")),
         (Reply::bulk("modules"), Reply::Array(Vec::new())),
     ]))

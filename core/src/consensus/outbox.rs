@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 
 use crate::cmd::Call;
 use crate::ids::{ClientId, RequestId};
+use crate::kv::OfflineRead;
 use crate::output::Output;
 use crate::reply::Reply;
 
@@ -17,6 +18,8 @@ pub(crate) struct Outbox {
     pub(crate) outputs: VecDeque<Output>,
     /// Requests the group finished, with their answers.
     pub(crate) completions: Vec<(RequestKey, Reply)>,
+    /// Reads the group confirmed whose answer the runtime computes away from the node.
+    pub(crate) offline_reads: Vec<(RequestKey, OfflineRead)>,
     /// Requests the node routes again: reads and held requests of a group that stopped
     /// leading, and requests released once the reads ahead of them were confirmed. Each
     /// connection's requests are in the order it sent them.

@@ -23,7 +23,9 @@ use crate::kv::record::Record;
 use crate::kv::watch::Watches;
 use crate::kv::{Inapplicable, Proposal};
 use crate::reply::Reply;
-use crate::storage::{ColumnFamily, DataRange, ScanVisitor, StateKey, Store, WriteBatch};
+use crate::storage::{
+    ColumnFamily, DataRange, ScanVisitor, StateKey, Store, StoreView, WriteBatch,
+};
 
 const CF: ColumnFamily = ColumnFamily::DataKv;
 
@@ -338,7 +340,9 @@ impl Writer<'_, '_> {
 /// pass (a read a connection sent between two of its writes) it reads through the pass's
 /// changes.
 pub(crate) struct Reader<'a> {
-    keyspace: &'a Keyspace,
+    range: DataRange,
+    state: KeyspaceState,
+    random_draws: &'a Cell<u64>,
     source: Source<'a>,
 }
 
@@ -348,35 +352,51 @@ enum Source<'a> {
     Store(&'a dyn Store),
     /// An apply pass in progress.
     Pass(&'a ApplyContext<'a>),
+    /// A point-in-time view of the store (a read served away from the node, see
+    /// [`OfflineRead`](super::OfflineRead)).
+    View(&'a dyn StoreView),
 }
 
 impl<'a> Reader<'a> {
     /// Reads `keyspace` through `store`.
     pub(crate) fn new(keyspace: &'a Keyspace, store: &'a dyn Store) -> Reader<'a> {
-        Reader {
-            keyspace,
-            source: Source::Store(store),
-        }
+        keyspace.reader(Source::Store(store))
     }
 
     /// Reads `keyspace` as the apply pass `cx` has left it so far.
     pub(crate) fn mid_pass(keyspace: &'a Keyspace, cx: &'a ApplyContext<'a>) -> Reader<'a> {
+        keyspace.reader(Source::Pass(cx))
+    }
+
+    /// Reads the keyspace whose data is `range` and bookkeeping `state` through `view`, a
+    /// view of the store made when the keyspace was so.
+    pub(crate) fn over_view(
+        range: DataRange,
+        state: KeyspaceState,
+        view: &'a dyn StoreView,
+        random_draws: &'a Cell<u64>,
+    ) -> Reader<'a> {
         Reader {
-            keyspace,
-            source: Source::Pass(cx),
+            range,
+            state,
+            random_draws,
+            source: Source::View(view),
         }
     }
 
     /// The cluster time the read is served at, Unix milliseconds.
     pub(crate) fn now_ms(&self) -> u64 {
-        self.keyspace.state.clock_ms
+        self.state.clock_ms
     }
 
     /// The record of `key`, if the key exists.
     pub(crate) fn entry(&self, key: &[u8]) -> Option<Record> {
-        let stored = layout::record_key(self.keyspace.range, key);
+        let stored = layout::record_key(self.range, key);
         let raw = match self.source {
             Source::Store(store) => store
+                .get(CF, &stored)
+                .unwrap_or_else(|e| panic!("reading {CF}: {e}")),
+            Source::View(view) => view
                 .get(CF, &stored)
                 .unwrap_or_else(|e| panic!("reading {CF}: {e}")),
             Source::Pass(cx) => cx.peek(CF, &stored),
@@ -391,7 +411,7 @@ impl<'a> Reader<'a> {
 
     /// Number of keys, counting those expired but not yet reclaimed (as Redis's DBSIZE does).
     pub(crate) fn key_count(&self) -> u64 {
-        self.keyspace.state.keys
+        self.state.keys
     }
 
     /// Visits every existing key in position order (see [`layout`]) until `visit` breaks.
@@ -410,8 +430,8 @@ impl<'a> Reader<'a> {
         if self.key_count() == 0 {
             return None;
         }
-        let draw = self.keyspace.random_draws.get();
-        self.keyspace.random_draws.set(draw.wrapping_add(1));
+        let draw = self.random_draws.get();
+        self.random_draws.set(draw.wrapping_add(1));
         let position = mix64(draw ^ self.now_ms().rotate_left(32));
         let mut found = None;
         for start in [position, 0] {
@@ -448,7 +468,7 @@ impl<'a> Reader<'a> {
         position: u64,
         visit: &mut dyn FnMut(&[u8], &Record) -> ControlFlow<()>,
     ) {
-        let range = self.keyspace.range;
+        let range = self.range;
         let (start, end) = (
             layout::records_from(range, position),
             layout::records_end(range),
@@ -469,6 +489,9 @@ impl<'a> Reader<'a> {
         };
         match self.source {
             Source::Store(store) => scan(store, &mut live),
+            Source::View(view) => view
+                .scan(CF, &start, &end, &mut live)
+                .unwrap_or_else(|e| panic!("scanning {CF}: {e}")),
             Source::Pass(cx) if cx.clears_all_of(&start, &end) => {
                 // Cleared by this pass: only what later entries wrote exists.
                 for (pending, record) in cx.overlay_range(&start, &end) {
@@ -643,6 +666,20 @@ impl Keyspace {
             random_draws: self.random_draws.clone(),
             watches: Watches::load(range, store)?,
         })
+    }
+
+    fn reader<'a>(&'a self, source: Source<'a>) -> Reader<'a> {
+        Reader {
+            range: self.range,
+            state: self.state,
+            random_draws: &self.random_draws,
+            source,
+        }
+    }
+
+    /// Where the live data is.
+    pub(crate) fn range(&self) -> DataRange {
+        self.range
     }
 
     /// Pairs the data range holds: what a snapshot of it transfers.

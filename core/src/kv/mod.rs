@@ -12,6 +12,7 @@ mod watch;
 pub(crate) use keyspace::{ApplyContext, Keyspace, KeyspaceState, Reader, Writer};
 pub(crate) use layout::{position as key_position, record_key};
 pub(crate) use proposal::{Inapplicable, Member, Proposal};
+pub use read::OfflineRead;
 pub(crate) use read::ReadKind;
 pub(crate) use record::Record;
 #[cfg(test)]

@@ -654,10 +654,20 @@ impl Cluster {
             let Some(output) = member.node.as_mut().and_then(Node::poll_output) else {
                 break;
             };
+            // An offline read is served at once here: its view fixed the answer already.
+            let output = match output {
+                Output::ServeRead { client, id, read } => Output::Reply {
+                    client,
+                    id,
+                    reply: read.serve(),
+                },
+                output => output,
+            };
             match &output {
                 Output::Send { .. } | Output::SendSnapshot { .. } => counts.sent += 1,
                 Output::Persist(_) => counts.persisted += 1,
                 Output::Reply { .. } => counts.replied += 1,
+                Output::ServeRead { .. } => unreachable!("served above"),
             }
             if let Some(log) = &mut self.trace_log {
                 log.push(format!(
@@ -726,6 +736,7 @@ impl Cluster {
                     let previous = self.replies.insert(handle, (reply, now));
                     assert!(previous.is_none(), "request {handle:?} answered twice");
                 }
+                Output::ServeRead { .. } => unreachable!("served above"),
             }
         }
         counts

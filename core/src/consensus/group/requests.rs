@@ -10,7 +10,7 @@ use crate::consensus::order::Admitted;
 use crate::consensus::outbox::{Outbox, RequestKey};
 use crate::consensus::proposals::ProposeError;
 use crate::consensus::reads::PendingRead;
-use crate::kv::{ApplyContext, Proposal, ReadKind};
+use crate::kv::{ApplyContext, OfflineRead, Proposal, ReadKind};
 #[cfg(feature = "planted-bugs")]
 use crate::reply::Reply;
 use crate::storage::Store;
@@ -143,6 +143,11 @@ impl Group {
         for read in self.reads.take_due(self.applied_index) {
             if read.rides.is_some_and(|term| leading != Some(term)) {
                 out.completions.push((read.key, super::riding_read_lost()));
+                continue;
+            }
+            if pass.is_none() && read.kind.is_unbounded() {
+                let offline = OfflineRead::new(read.kind, keyspace, store.view());
+                out.offline_reads.push((read.key, offline));
                 continue;
             }
             let reply = read.kind.serve(keyspace, store, pass);
