@@ -415,11 +415,14 @@ impl Node {
             self.next_tick_at = now.instant + self.config.tick_interval;
         }
         let round_timeout = self.config.tick_interval * self.config.election_ticks_max as u32;
+        self.expire_requests(now.instant);
+        let outstanding = &self.outstanding;
+        let answered = |key| !outstanding.contains_key(&key);
         for group in self.groups.values_mut() {
             group.retry_stale_read_round(now.instant, round_timeout);
+            group.drop_answered_reads(&answered, &mut self.outbox);
             group.run_expiry_cycle(now, &*self.store);
         }
-        self.expire_requests(now.instant);
         self.register_self(now.instant);
         self.drive_all();
         self.retry_parked();

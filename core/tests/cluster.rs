@@ -900,6 +900,39 @@ fn a_pipelined_connection_sees_its_commands_in_the_order_sent() {
 }
 
 #[test]
+fn a_follower_without_a_leader_forgets_the_reads_it_answered_noquorum() {
+    // Goal: reads queued on a follower that knows no leader do not pile up after their
+    // requests timed out. Method: isolate a follower until it forgets the leader, send it 200
+    // DBSIZEs (keyless: a follower queues them for a ReadIndex round), let them time out.
+    let mut cluster = cluster(2);
+    let leader = leader_of(&mut cluster, DATA, &[]);
+    let alone = cluster
+        .node_ids()
+        .into_iter()
+        .find(|&id| id != leader)
+        .expect("a follower");
+    cluster.isolate(alone);
+    cluster.run_for(3 * SECOND);
+    assert_eq!(
+        status(&cluster, alone, DATA).leader,
+        None,
+        "still knows a leader"
+    );
+    let handles: Vec<_> = (0..200)
+        .map(|_| cluster.send(alone, command(&["DBSIZE"])))
+        .collect();
+    cluster.run_for(10 * SECOND);
+    for handle in handles {
+        assert!(
+            matches!(cluster.reply(handle), Some(Reply::Error(e)) if e.starts_with("NOQUORUM")),
+            "{:?}",
+            cluster.reply(handle)
+        );
+    }
+    assert_eq!(status(&cluster, alone, DATA).reads_pending, 0);
+}
+
+#[test]
 fn cluster_slots_lists_the_asked_node_first_while_no_leader_is_known() {
     // Goal: a cluster client starting during an election still gets a slot map (redis-py
     // fails its start on an empty one). Method: isolate a follower until it forgets the

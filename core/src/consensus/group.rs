@@ -256,6 +256,18 @@ impl Group {
         self.reads.retry_stale_round(now, timeout);
     }
 
+    /// Forgets the queued reads whose request `answered` says was answered already (it timed
+    /// out), settling them in their connection's order.
+    pub(crate) fn drop_answered_reads(
+        &mut self,
+        answered: &dyn Fn(RequestKey) -> bool,
+        out: &mut Outbox,
+    ) {
+        for read in self.reads.drop_answered(answered) {
+            out.redispatch.extend(self.order.read_settled(read.key.0));
+        }
+    }
+
     /// Reports that the `Persist` with this Ready number (and all before it) is durable.
     ///
     /// # Panics

@@ -36,6 +36,26 @@ pub(crate) struct GroupConfig {
 }
 
 impl GroupConfig {
+    /// Node `node`'s member of `group` with small timeouts, for unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(node: NodeId, group: GroupId) -> GroupConfig {
+        GroupConfig {
+            node,
+            group,
+            heartbeat_ticks: 1,
+            election_ticks_min: 5,
+            election_ticks_max: 10,
+            rng_seed: 7,
+            message_bytes_max: 1 << 20,
+            inflight_messages_max: 256,
+            snapshot_interval_entries: 10_000,
+            snapshot_interval_bytes: 100_000_000,
+            uncommitted_bytes_max: 1 << 30,
+            #[cfg(feature = "planted-bugs")]
+            planted_bug: None,
+        }
+    }
+
     /// The raft-rs configuration for this group, starting at `applied_index`: pre-vote and
     /// check-quorum on, ReadIndex confirmed by a heartbeat round (`ReadOnlyOption::Safe`).
     pub(super) fn raft_config(&self, applied_index: u64) -> raft::Config {

@@ -35,8 +35,10 @@ pub(crate) struct PendingRead {
 /// One ReadIndex round: every read that was waiting when it started, confirmed together.
 #[derive(Debug)]
 struct ReadRound {
-    /// The context raft-rs echoes in the round's `ReadState`: this node's id, then the round's
-    /// number, both big-endian (16 bytes, unique to this round).
+    /// The context raft-rs echoes in the round's `ReadState`: this node's id, this run's
+    /// nonce and the round's number, big-endian (24 bytes, unique to this round: the nonce
+    /// keeps a late answer to a round of an earlier run of the node from confirming a round of
+    /// this one that has the same number).
     ctx: Vec<u8>,
     /// The reads the round confirms, oldest first.
     reads: Vec<PendingRead>,
@@ -48,8 +50,10 @@ struct ReadRound {
 /// round in flight, or confirmed.
 #[derive(Debug)]
 pub(super) struct Reads {
-    /// This node: the first half of every round's context.
+    /// This node: the first part of every round's context.
     node: NodeId,
+    /// Drawn when the group starts: the second part.
+    nonce: u64,
     /// Reads waiting for the next round, oldest first.
     waiting: VecDeque<PendingRead>,
     /// The round in flight, if any; at most one at a time.
@@ -68,6 +72,7 @@ impl Reads {
     pub(super) fn new(config: &GroupConfig) -> Reads {
         Reads {
             node: config.node,
+            nonce: config.rng_seed,
             waiting: VecDeque::new(),
             round: None,
             confirmed: BTreeMap::new(),
@@ -145,9 +150,7 @@ impl Reads {
             }
         }
         self.rounds_started += 1;
-        let mut ctx = Vec::with_capacity(16);
-        ctx.extend_from_slice(&self.node.0.to_be_bytes());
-        ctx.extend_from_slice(&self.rounds_started.to_be_bytes());
+        let ctx = self.round_ctx(self.rounds_started);
         let reads = self.waiting.drain(..).collect();
         raw.read_index(ctx.clone());
         self.round = Some(ReadRound {
@@ -156,6 +159,27 @@ impl Reads {
             started_at: now,
         });
         Vec::new()
+    }
+
+    fn round_ctx(&self, number: u64) -> Vec<u8> {
+        let mut ctx = Vec::with_capacity(24);
+        ctx.extend_from_slice(&self.node.0.to_be_bytes());
+        ctx.extend_from_slice(&self.nonce.to_be_bytes());
+        ctx.extend_from_slice(&number.to_be_bytes());
+        ctx
+    }
+
+    /// Drops the waiting reads whose request is answered already (it timed out: a follower
+    /// that knows no leader queues reads no round takes), so the queue stays bounded by the
+    /// requests in flight. Returns them, for the connection order to settle.
+    pub(super) fn drop_answered(
+        &mut self,
+        answered: &dyn Fn(RequestKey) -> bool,
+    ) -> Vec<PendingRead> {
+        let (dropped, kept): (Vec<_>, Vec<_>) =
+            self.waiting.drain(..).partition(|read| answered(read.key));
+        self.waiting = kept.into();
+        dropped
     }
 
     /// Takes in a `ReadState` from a Ready: if it answers the round in flight, that round is
@@ -231,5 +255,69 @@ impl Reads {
             due.extend(reads);
         }
         due
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::{Call, CommandLimits};
+    use crate::ids::{ClientId, RequestId};
+    use bytes::Bytes;
+
+    fn config(rng_seed: u64) -> GroupConfig {
+        GroupConfig {
+            rng_seed,
+            ..GroupConfig::for_tests(NodeId(1), crate::ids::GroupId(1))
+        }
+    }
+
+    fn read(id: u64) -> PendingRead {
+        let call = Call::parse(
+            vec![Bytes::from("GET"), Bytes::from("k")],
+            &CommandLimits::default(),
+        )
+        .expect("a read");
+        PendingRead {
+            key: (ClientId(1), RequestId(id)),
+            kind: ReadKind::new(call),
+            floor: 0,
+            rides: None,
+        }
+    }
+
+    #[test]
+    fn an_answer_to_a_round_of_an_earlier_run_confirms_nothing() {
+        let earlier = Reads::new(&config(1));
+        let mut now = Reads::new(&config(2));
+        now.round = Some(ReadRound {
+            ctx: now.round_ctx(1),
+            reads: vec![read(1)],
+            started_at: Instant::ZERO,
+        });
+        let late = ReadState {
+            index: 5,
+            request_ctx: earlier.round_ctx(1),
+        };
+        assert!(now.on_read_state(late).is_empty());
+        let answer = ReadState {
+            index: 5,
+            request_ctx: now.round_ctx(1),
+        };
+        assert_eq!(now.on_read_state(answer), vec![(ClientId(1), RequestId(1))]);
+    }
+
+    #[test]
+    fn answered_reads_leave_the_queue() {
+        let mut reads = Reads::new(&config(1));
+        for id in 1..=4 {
+            reads.queue(read(id));
+        }
+        let dropped = reads.drop_answered(&|(_, id)| id.0 % 2 == 1);
+        assert_eq!(
+            dropped.iter().map(|r| r.key.1 .0).collect::<Vec<_>>(),
+            [1, 3]
+        );
+        assert_eq!(reads.pending(), 2);
     }
 }

@@ -10,21 +10,7 @@ use protobuf::Message as _;
 use raft::eraftpb::{ConfChange, ConfChangeSingle, ConfChangeType, ConfChangeV2};
 
 fn config(group: GroupId) -> GroupConfig {
-    GroupConfig {
-        node: NodeId(1),
-        group,
-        heartbeat_ticks: 1,
-        election_ticks_min: 5,
-        election_ticks_max: 10,
-        rng_seed: 7,
-        message_bytes_max: 1 << 20,
-        inflight_messages_max: 256,
-        snapshot_interval_entries: 10_000,
-        snapshot_interval_bytes: 100_000_000,
-        uncommitted_bytes_max: 1 << 30,
-        #[cfg(feature = "planted-bugs")]
-        planted_bug: None,
-    }
+    GroupConfig::for_tests(NodeId(1), group)
 }
 
 /// Node 1's replica of a group of `voters`, over a fresh store; every `Persist` is durable
