@@ -29,6 +29,7 @@ pub static COMMANDS: &[&CommandSpec] = &[
     &counter::DECR,
     &counter::INCRBY,
     &counter::DECRBY,
+    &counter::INCRBYFLOAT,
     &keys::DEL,
     &keys::UNLINK,
     &keys::EXISTS,

@@ -4,7 +4,9 @@ use bytes::Bytes;
 use proptest::prelude::*;
 
 use super::*;
-use crate::ids::ClientId;
+use crate::ids::{ClientId, GroupId};
+use crate::kv::{ApplyContext, Keyspace, Proposal, ReadKind};
+use crate::storage::{DataRange, MemStore, Store};
 
 pub(crate) fn args(words: &[&str]) -> Vec<Bytes> {
     words
@@ -41,6 +43,59 @@ pub(crate) fn reply(session: &mut Session, words: &[&str]) -> Reply {
     match session.handle_args(args(words), 1) {
         Action::Reply(reply) => reply,
         other => panic!("{words:?} gave {other:?}"),
+    }
+}
+
+/// A keyspace over a memory store, applying one entry per pass.
+pub(crate) struct Replica {
+    pub(crate) store: MemStore,
+    pub(crate) keyspace: Keyspace,
+}
+
+impl Replica {
+    pub(crate) fn new() -> Replica {
+        let store = MemStore::new();
+        let keyspace = Keyspace::load(DataRange::first(GroupId(1)), &store, 1 << 20).unwrap();
+        Replica { store, keyspace }
+    }
+
+    pub(crate) fn propose(&mut self, proposal: &Proposal) -> Reply {
+        let mut cx = ApplyContext::new(&self.store);
+        let reply = self.keyspace.apply(&mut cx, proposal).expect("applies");
+        let mut batch = cx.into_batch();
+        self.keyspace.finish_pass(&mut batch);
+        self.store.write(batch).unwrap();
+        reply
+    }
+
+    pub(crate) fn write(&mut self, unix_ms: u64, words: &[String]) -> Reply {
+        let args = words.iter().map(|w| Bytes::from(w.clone())).collect();
+        self.propose(&Proposal::Command { unix_ms, args })
+    }
+
+    pub(crate) fn read(&self, words: &[String]) -> Reply {
+        let args = words.iter().map(|w| Bytes::from(w.clone())).collect();
+        let call = Call::from_log(args).expect("a known read");
+        ReadKind::new(call).serve(&self.keyspace, &self.store, None)
+    }
+
+    /// The leader's active expiry at `unix_ms`.
+    pub(crate) fn expire_due(&mut self, unix_ms: u64) {
+        let keys = self.keyspace.due_keys(&self.store, unix_ms, 3);
+        self.propose(&Proposal::Expire { unix_ms, keys });
+    }
+
+    /// Runs `words` as a client would see it at cluster time `unix_ms`: a write is applied
+    /// as a committed entry, a read served from the keyspace.
+    pub(crate) fn run(&mut self, unix_ms: u64, words: &[&str]) -> Reply {
+        let words: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
+        let call = Call::from_log(words.iter().map(|w| Bytes::from(w.clone())).collect())
+            .expect("a known command");
+        if call.spec().is_write() {
+            self.write(unix_ms, &words)
+        } else {
+            self.read(&words)
+        }
     }
 }
 

@@ -7,51 +7,9 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use proptest::prelude::*;
 
-use crate::cmd::Call;
-use crate::ids::GroupId;
-use crate::kv::{ApplyContext, Keyspace, Proposal, ReadKind};
+use crate::cmd::tests::Replica;
+use crate::kv::Proposal;
 use crate::reply::Reply;
-use crate::storage::{DataRange, MemStore, Store};
-
-/// A keyspace over a memory store, applying one entry per pass.
-struct Replica {
-    store: MemStore,
-    keyspace: Keyspace,
-}
-
-impl Replica {
-    fn new() -> Replica {
-        let store = MemStore::new();
-        let keyspace = Keyspace::load(DataRange::first(GroupId(1)), &store, 1 << 20).unwrap();
-        Replica { store, keyspace }
-    }
-
-    fn propose(&mut self, proposal: &Proposal) -> Reply {
-        let mut cx = ApplyContext::new(&self.store);
-        let reply = self.keyspace.apply(&mut cx, proposal).expect("applies");
-        let mut batch = cx.into_batch();
-        self.keyspace.finish_pass(&mut batch);
-        self.store.write(batch).unwrap();
-        reply
-    }
-
-    fn write(&mut self, unix_ms: u64, words: &[String]) -> Reply {
-        let args = words.iter().map(|w| Bytes::from(w.clone())).collect();
-        self.propose(&Proposal::Command { unix_ms, args })
-    }
-
-    fn read(&self, words: &[String]) -> Reply {
-        let args = words.iter().map(|w| Bytes::from(w.clone())).collect();
-        let call = Call::from_log(args).expect("a known read");
-        ReadKind::new(call).serve(&self.keyspace, &self.store, None)
-    }
-
-    /// The leader's active expiry at `unix_ms`.
-    fn expire_due(&mut self, unix_ms: u64) {
-        let keys = self.keyspace.due_keys(&self.store, unix_ms, 3);
-        self.propose(&Proposal::Expire { unix_ms, keys });
-    }
-}
 
 /// Redis's semantics: key → (value, deadline).
 #[derive(Default)]
