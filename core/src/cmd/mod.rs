@@ -4,7 +4,7 @@
 //!
 //! Each command, or small family, is one module that owns its spec, its parser and what it
 //! does: [`string`] (GET, SET, MGET, MSET, ...), [`substring`] (GETRANGE, SETRANGE),
-//! [`counter`] (INCR, DECRBY, INCRBYFLOAT, ...; its floats are
+//! [`lcs`] (LCS), [`counter`] (INCR, DECRBY, INCRBYFLOAT, ...; its floats are
 //! [`LongDouble`]s), [`keys`] (DEL, EXISTS, TYPE, ...), [`scan`] (KEYS, SCAN, RANDOMKEY,
 //! FLUSHDB, FLUSHALL), [`server`] (DBSIZE, INFO, COMMAND, CONFIG), [`connection`]
 //! (PING, ECHO, QUIT, HELLO, SELECT, CLIENT), [`cluster`] (CLUSTER, READONLY, ...) and
@@ -22,6 +22,7 @@ pub(crate) mod counter;
 pub(crate) mod expire;
 mod glob;
 pub(crate) mod keys;
+mod lcs;
 mod long_double;
 pub(crate) mod scan;
 pub(crate) mod server;

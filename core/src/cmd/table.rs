@@ -2,7 +2,7 @@
 //! there, what are their keys, how do they run" reads it: the parser, routing, `COMMAND`.
 
 use crate::cmd::{
-    cluster, connection, counter, expire, keys, scan, server, string, substring, transaction,
+    cluster, connection, counter, expire, keys, lcs, scan, server, string, substring, transaction,
     CommandSpec,
 };
 
@@ -25,6 +25,7 @@ pub static COMMANDS: &[&CommandSpec] = &[
     &substring::SUBSTR,
     &substring::SETRANGE,
     &substring::APPEND,
+    &lcs::LCS,
     &counter::INCR,
     &counter::DECR,
     &counter::INCRBY,
