@@ -6,7 +6,7 @@
 //! does: [`string`] (GET, SET, MGET, MSET, ...), [`substring`] (GETRANGE, SETRANGE),
 //! [`lcs`] (LCS), [`counter`] (INCR, DECRBY, INCRBYFLOAT, ...; its floats are
 //! [`LongDouble`]s), [`keys`] (DEL, EXISTS, TYPE, ...), [`scan`] (KEYS, SCAN, RANDOMKEY,
-//! FLUSHDB, FLUSHALL), [`server`] (DBSIZE, INFO, COMMAND, CONFIG), [`connection`]
+//! FLUSHDB, FLUSHALL), [`server`] (DBSIZE, INFO, TIME, COMMAND, CONFIG), [`connection`]
 //! (PING, ECHO, QUIT, HELLO, SELECT, CLIENT), [`cluster`] (CLUSTER, READONLY, ...) and
 //! [`transaction`] (MULTI, EXEC, DISCARD).
 //! Adding a command is: a module (or a function in its family's module) with its spec, one

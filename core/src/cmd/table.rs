@@ -67,6 +67,7 @@ pub static COMMANDS: &[&CommandSpec] = &[
     &cluster::READWRITE,
     &cluster::ASKING,
     &server::INFO,
+    &server::TIME,
     &transaction::MULTI,
     &transaction::EXEC,
     &transaction::DISCARD,
