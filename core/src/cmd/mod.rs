@@ -3,7 +3,7 @@
 //! all read that one table, so they cannot drift apart.
 //!
 //! Each command, or small family, is one module that owns its spec, its parser and what it
-//! does: [`string`] (GET, SET, MGET, MSET, ...), [`substring`] (GETRANGE, SETRANGE),
+//! does: [`string`] (GET, SET, DELEX, MGET, MSET, ...), [`substring`] (GETRANGE, SETRANGE),
 //! [`lcs`] (LCS), [`counter`] (INCR, DECRBY, INCRBYFLOAT, ...; its floats are
 //! [`LongDouble`]s), [`keys`] (DEL, EXISTS, TYPE, ...), [`scan`] (KEYS, SCAN, RANDOMKEY,
 //! FLUSHDB, FLUSHALL), [`server`] (DBSIZE, INFO, TIME, COMMAND, CONFIG), [`connection`]

@@ -14,6 +14,7 @@ pub static COMMANDS: &[&CommandSpec] = &[
     &string::SETNX,
     &string::GETSET,
     &string::GETDEL,
+    &string::DELEX,
     &string::STRLEN,
     &string::MGET,
     &string::MSET,
