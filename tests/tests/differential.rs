@@ -625,11 +625,14 @@ fn replies_match_a_real_redis_byte_for_byte() {
             let want = expected.pipeline(&batch);
             let got = actual.pipeline(&batch);
             for (i, (want, got)) in want.iter().zip(&got).enumerate() {
-                assert!(
-                    agree(&batch[i], want, got),
+                if agree(&batch[i], want, got) {
+                    continue;
+                }
+                // The nodes' logs show a panic, if a node died.
+                panic!(
                     "seed {seed}, command {} of the seed, {:?}:\n  redis:  {}\n  seshat: {}\n\
                      reproduce: SESHAT_DIFF_SEED={seed} cargo test -p seshat-tests --test \
-                     differential",
+                     differential\n{}",
                     sent + i,
                     batch[i]
                         .iter()
@@ -637,6 +640,7 @@ fn replies_match_a_real_redis_byte_for_byte() {
                         .collect::<Vec<_>>(),
                     show(want),
                     show(got),
+                    cluster.logs(),
                 );
             }
             sent += size;
