@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 use seshat_runtime_tokio::wait::wait_until_blocking;
 
+mod oracle;
+pub use oracle::{Peer, RedisServer};
+
 /// Request timeout configured on every test node, seconds.
 pub const REQUEST_TIMEOUT_SECS: u64 = 3;
 

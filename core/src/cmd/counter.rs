@@ -1,11 +1,15 @@
-//! The integer counters: INCR, DECR, INCRBY and DECRBY
-//! (<https://redis.io/docs/latest/commands/incr/>). A counter is a string holding a decimal
-//! 64-bit integer, as Redis parses it (`string2ll`: no sign but `-`, no spaces, no leading
-//! zeros); a missing key counts from 0.
+//! The counters: INCR, DECR, INCRBY and DECRBY
+//! (<https://redis.io/docs/latest/commands/incr/>), and INCRBYFLOAT
+//! (<https://redis.io/docs/latest/commands/incrbyfloat/>). An integer counter is a string
+//! holding a decimal 64-bit integer, as Redis parses it (`string2ll`: no sign but `-`, no
+//! spaces, no leading zeros); a float counter is any text `strtold` reads, computed in x87
+//! `long double` ([`LongDouble`]). A missing key counts from 0.
 
 use bytes::Bytes;
 
-use crate::cmd::{check_key, not_an_integer, CommandLimits, CommandSpec, Docs, KeySpec, Run};
+use crate::cmd::{
+    check_key, not_an_integer, CommandLimits, CommandSpec, Docs, KeySpec, LongDouble, Run,
+};
 use crate::kv::Writer;
 use crate::reply::Reply;
 
@@ -101,6 +105,24 @@ pub(crate) static DECRBY: CommandSpec = CommandSpec {
     },
 };
 
+/// `INCRBYFLOAT key increment`: the new value as a bulk string. The key keeps its TTL.
+pub(crate) static INCRBYFLOAT: CommandSpec = CommandSpec {
+    name: "incrbyfloat",
+    arity: 3,
+    flags: FLAGS,
+    keys: KeySpec::FIRST,
+    acl_categories: ACL,
+    docs: docs(
+        "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
+        "2.6.0",
+    ),
+    subcommands: &[],
+    run: Run::Write {
+        check: check_float_by,
+        apply: |args, db| add_float(db, &args[1], &args[2]),
+    },
+};
+
 fn check_counter(args: &[Bytes], limits: &CommandLimits) -> Result<(), Reply> {
     check_key(&args[1], limits)
 }
@@ -108,6 +130,41 @@ fn check_counter(args: &[Bytes], limits: &CommandLimits) -> Result<(), Reply> {
 fn check_counter_by(args: &[Bytes], limits: &CommandLimits) -> Result<(), Reply> {
     check_key(&args[1], limits)?;
     parse_integer(&args[2]).map(drop).ok_or_else(not_an_integer)
+}
+
+/// Redis reads the stored value first, then the increment, with one wording for both: the
+/// check can refuse a bad increment early without changing any reply.
+fn check_float_by(args: &[Bytes], limits: &CommandLimits) -> Result<(), Reply> {
+    check_key(&args[1], limits)?;
+    LongDouble::parse(&args[2])
+        .map(drop)
+        .ok_or_else(not_a_float)
+}
+
+/// `ERR value is not a valid float`.
+fn not_a_float() -> Reply {
+    Reply::error("ERR value is not a valid float")
+}
+
+/// Adds `increment` to the float counter at `key` (Redis's `incrbyfloatCommand`) and answers
+/// the stored text. `put` keeps the key's deadline, as Redis's `dbReplaceValue` does.
+fn add_float(db: &mut Writer<'_, '_>, key: &[u8], increment: &[u8]) -> Reply {
+    let current = match db.get(key) {
+        None => LongDouble::ZERO,
+        Some(value) => match LongDouble::parse(&value) {
+            Some(current) => current,
+            None => return not_a_float(),
+        },
+    };
+    let Some(increment) = LongDouble::parse(increment) else {
+        return not_a_float();
+    };
+    let Some(next) = current.checked_add(increment) else {
+        return Reply::error("ERR increment would produce NaN or Infinity");
+    };
+    let text = next.to_human();
+    db.put(key, text.as_bytes());
+    Reply::bulk(text)
 }
 
 /// Adds `by` to the counter at `key` and answers the new value.
@@ -143,7 +200,57 @@ pub(crate) fn parse_integer(bytes: &[u8]) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cmd::tests::error;
+    use crate::kv::testing::Replica;
     use proptest::prelude::*;
+
+    const T: u64 = 1_700_000_000_000;
+
+    #[test]
+    fn incrbyfloat_adds_and_keeps_the_ttl() {
+        // Goal: INCRBYFLOAT stores the printed sum and leaves the deadline alone. Method: a
+        // key with a TTL, two increments, then its value and time left.
+        let mut replica = Replica::new();
+        for (words, reply) in [
+            (&["INCRBYFLOAT", "n", "10.5"][..], Reply::bulk("10.5")),
+            (&["SET", "k", "1", "PX", "60000"], Reply::ok()),
+            (&["INCRBYFLOAT", "k", "0.1"], Reply::bulk("1.1")),
+            (&["INCRBYFLOAT", "k", "-2e0"], Reply::bulk("-0.9")),
+            (&["GET", "k"], Reply::bulk("-0.9")),
+            (&["PTTL", "k"], Reply::Integer(60_000)),
+        ] {
+            assert_eq!(replica.run(T, words), reply, "{words:?}");
+        }
+    }
+
+    #[test]
+    fn incrbyfloat_refuses_bad_floats_and_infinite_sums() {
+        let mut replica = Replica::new();
+        replica.run(T, &["SET", "text", "abc"]);
+        replica.run(T, &["SET", "big", "1e4932"]);
+        let not_a_float = Reply::error("ERR value is not a valid float");
+        assert_eq!(replica.run(T, &["INCRBYFLOAT", "text", "1"]), not_a_float);
+        assert_eq!(replica.run(T, &["INCRBYFLOAT", "big", "x"]), not_a_float);
+        assert_eq!(
+            replica.run(T, &["INCRBYFLOAT", "big", "1e4932"]),
+            Reply::error("ERR increment would produce NaN or Infinity")
+        );
+        assert_eq!(
+            replica.run(T, &["INCRBYFLOAT", "new", "inf"]),
+            Reply::error("ERR increment would produce NaN or Infinity")
+        );
+        assert_eq!(replica.run(T, &["GET", "big"]), Reply::bulk("1e4932"));
+        assert_eq!(replica.run(T, &["EXISTS", "new"]), Reply::Integer(0));
+        // A bad increment is refused before it reaches the log.
+        assert_eq!(
+            error(&["INCRBYFLOAT", "k", " 1"]),
+            "ERR value is not a valid float"
+        );
+        assert_eq!(
+            error(&["INCRBYFLOAT", "k", "nan"]),
+            "ERR value is not a valid float"
+        );
+    }
 
     #[test]
     fn integers_parse_as_redis_parses_them() {

@@ -511,7 +511,10 @@ fn ttl(args: &[Bytes], db: &Reader<'_>, output: TtlOutput, unit: Unit) -> Reply 
     };
     Reply::Integer(match unit {
         Unit::Milliseconds => ms,
-        Unit::Seconds => (ms + 500) / 1000,
+        // Rounded to the nearest second without overflowing near i64::MAX: Redis's
+        // `(ttl+500)/1000` gives the exact quotient there (9223372036854776 for
+        // EXPIRETIME after PEXPIREAT i64::MAX).
+        Unit::Seconds => ((i128::from(ms) + 500) / 1000) as i64,
     })
 }
 

@@ -119,7 +119,7 @@ pub(crate) static TYPE: CommandSpec = CommandSpec {
 };
 
 /// The source and the destination: `RENAME key newkey`, `COPY source destination`.
-const TWO_KEYS: KeySpec = KeySpec {
+pub(crate) const TWO_KEYS: KeySpec = KeySpec {
     first: 1,
     last: 2,
     step: 1,

@@ -3,8 +3,10 @@
 //! all read that one table, so they cannot drift apart.
 //!
 //! Each command, or small family, is one module that owns its spec, its parser and what it
-//! does: [`string`] (GET, SET, MGET, MSET, ...), [`substring`] (GETRANGE, SETRANGE), [`counter`] (INCR, DECRBY, ...), [`keys`]
-//! (DEL, EXISTS, TYPE, ...), [`scan`] (KEYS, SCAN, RANDOMKEY, FLUSHDB, FLUSHALL), [`server`] (DBSIZE, INFO, COMMAND, CONFIG), [`connection`]
+//! does: [`string`] (GET, SET, DELEX, MGET, MSET, ...), [`substring`] (GETRANGE, SETRANGE),
+//! [`lcs`] (LCS), [`counter`] (INCR, DECRBY, INCRBYFLOAT, ...; its floats are
+//! [`LongDouble`]s), [`keys`] (DEL, EXISTS, TYPE, ...), [`scan`] (KEYS, SCAN, RANDOMKEY,
+//! FLUSHDB, FLUSHALL), [`server`] (DBSIZE, INFO, TIME, COMMAND, CONFIG), [`connection`]
 //! (PING, ECHO, QUIT, HELLO, SELECT, CLIENT), [`cluster`] (CLUSTER, READONLY, ...) and
 //! [`transaction`] (MULTI, EXEC, DISCARD).
 //! Adding a command is: a module (or a function in its family's module) with its spec, one
@@ -20,6 +22,8 @@ pub(crate) mod counter;
 pub(crate) mod expire;
 mod glob;
 pub(crate) mod keys;
+mod lcs;
+mod long_double;
 pub(crate) mod scan;
 pub(crate) mod server;
 mod slot;
@@ -29,6 +33,7 @@ mod table;
 pub(crate) mod transaction;
 
 pub(crate) use glob::glob_match;
+pub use long_double::LongDouble;
 pub use slot::{crc16, key_hash_slot, SLOT_COUNT};
 pub use table::COMMANDS;
 

@@ -1,4 +1,4 @@
-//! The server commands: DBSIZE, INFO, COMMAND and CONFIG
+//! The server commands: DBSIZE, INFO, TIME, COMMAND and CONFIG
 //! (<https://redis.io/docs/latest/commands/?group=server>).
 
 use std::fmt::Write as _;
@@ -52,6 +52,38 @@ pub(crate) static INFO: CommandSpec = CommandSpec {
         answer: info,
     },
 };
+
+/// `TIME`: this node's wall clock, as handed to it with its latest input, as
+/// `[unix seconds, microseconds]` (bulk strings, as Redis answers). The runtime reads the
+/// clock in milliseconds, so the microseconds are a multiple of 1000. Answered by the node
+/// without consensus: it is the server's own clock that TIME reports.
+pub(crate) static TIME: CommandSpec = CommandSpec {
+    name: "time",
+    arity: 1,
+    flags: &["loading", "stale", "fast"],
+    keys: KeySpec::NONE,
+    acl_categories: &["@fast"],
+    docs: Docs {
+        group: "server",
+        summary: "Returns the server time.",
+        since: "2.6.0",
+        complexity: "O(1)",
+    },
+    subcommands: &[],
+    run: Run::Local {
+        check: no_check,
+        answer: |node, _, _| time(node.unix_ms()),
+    },
+};
+
+fn time(unix_ms: u64) -> Reply {
+    let seconds = unix_ms / 1000;
+    let microseconds = unix_ms % 1000 * 1000;
+    Reply::Array(vec![
+        Reply::bulk(seconds.to_string()),
+        Reply::bulk(microseconds.to_string()),
+    ])
+}
 
 fn info(node: &Node, args: &[Bytes], connected_clients: u64) -> Reply {
     let sections: Vec<String> = args[1..]
@@ -414,6 +446,17 @@ fn config_parameters(limits: &CommandLimits) -> [(&'static str, String); 4] {
 mod tests {
     use super::*;
     use crate::cmd::tests::{reply, session};
+
+    #[test]
+    fn time_answers_unix_seconds_and_microseconds() {
+        let bulk = |text: &str| Reply::bulk(text.to_owned());
+        assert_eq!(
+            time(1_700_000_123_456),
+            Reply::Array(vec![bulk("1700000123"), bulk("456000")])
+        );
+        assert_eq!(time(5), Reply::Array(vec![bulk("0"), bulk("5000")]));
+        assert_eq!(time(0), Reply::Array(vec![bulk("0"), bulk("0")]));
+    }
 
     #[test]
     fn command_count_and_list_come_from_the_table() {

@@ -1,5 +1,5 @@
-//! The string commands: GET, SET, SETNX, GETSET, GETDEL, STRLEN, MGET, MSET and MSETNX
-//! (<https://redis.io/docs/latest/commands/?group=string>). The counters are in
+//! The string commands: GET, SET, SETNX, GETSET, GETDEL, DELEX, STRLEN, MGET, MSET and
+//! MSETNX (<https://redis.io/docs/latest/commands/?group=string>). The counters are in
 //! [`counter`](super::counter).
 
 use bytes::Bytes;
@@ -77,6 +77,16 @@ pub(crate) enum SetCondition {
 }
 
 impl SetCondition {
+    /// The compare-and-set (or compare-and-delete) condition `word value`, for `IFEQ` and
+    /// `IFNE` (uppercase); `None` for any other word. SET and DELEX share it.
+    fn comparing(word: &[u8], value: Bytes) -> Option<SetCondition> {
+        match word {
+            b"IFEQ" => Some(SetCondition::IfEqual(value)),
+            b"IFNE" => Some(SetCondition::IfNotEqual(value)),
+            _ => None,
+        }
+    }
+
     /// Whether a key holding `old` (or missing) may be set.
     fn allows(&self, old: Option<&Bytes>) -> bool {
         match self {
@@ -139,12 +149,11 @@ impl Set {
                 b"XX" if matches!(condition, SetCondition::Always | SetCondition::IfPresent) => {
                     set.condition = SetCondition::IfPresent
                 }
-                b"IFEQ" if *condition == SetCondition::Always && next.is_some() => {
-                    set.condition = SetCondition::IfEqual(next.cloned().expect("checked"));
-                    i += 1;
-                }
-                b"IFNE" if *condition == SetCondition::Always && next.is_some() => {
-                    set.condition = SetCondition::IfNotEqual(next.cloned().expect("checked"));
+                word @ (b"IFEQ" | b"IFNE")
+                    if *condition == SetCondition::Always && next.is_some() =>
+                {
+                    let value = next.cloned().expect("checked");
+                    set.condition = SetCondition::comparing(word, value).expect("IFEQ or IFNE");
                     i += 1;
                 }
                 b"GET" => set.get = true,
@@ -317,6 +326,68 @@ pub(crate) static GETDEL: CommandSpec = CommandSpec {
     },
 };
 
+/// `DELEX key [IFEQ value | IFNE value]`: Redis 8.4's compare-and-delete; 1 if it deleted
+/// the key, 0 if not. Without a condition it is `DEL key`. A missing key answers 0 whatever
+/// the condition says, as in Redis, which reads the condition only for a key it found.
+/// Redis's digest conditions (IFDEQ, IFDNE) need DIGEST, which Seshat does not have.
+pub(crate) static DELEX: CommandSpec = CommandSpec {
+    name: "delex",
+    arity: -2,
+    flags: &["write", "fast"],
+    keys: KeySpec::FIRST,
+    acl_categories: &["@write", "@string", "@fast"],
+    docs: Docs {
+        group: "string",
+        summary: "Conditionally removes the specified key based on value or digest comparison.",
+        since: "8.4.0",
+        complexity:
+            "O(1) for IFEQ/IFNE, O(N) for IFDEQ/IFDNE where N is the length of the string value.",
+    },
+    subcommands: &[],
+    run: Run::Write {
+        check: check_delex,
+        apply: apply_delex,
+    },
+};
+
+/// Redis 8.4 takes a key alone or a key with one condition: any other count is its arity
+/// error, for a missing key too.
+fn delex_arity(args: &[Bytes]) -> Result<(), Reply> {
+    match args.len() {
+        2 | 4 => Ok(()),
+        _ => Err(super::wrong_arity("delex")),
+    }
+}
+
+fn check_delex(args: &[Bytes], limits: &CommandLimits) -> Result<(), Reply> {
+    check_key(&args[1], limits)?;
+    delex_arity(args)
+}
+
+fn apply_delex(args: &[Bytes], db: &mut Writer<'_, '_>) -> Reply {
+    if let Err(reply) = delex_arity(args) {
+        return reply;
+    }
+    let key = &args[1];
+    if args.len() == 2 {
+        return Reply::Integer(db.delete(key).into());
+    }
+    let Some(old) = db.get(key) else {
+        return Reply::Integer(0);
+    };
+    let word = args[2].to_ascii_uppercase();
+    let Some(condition) = SetCondition::comparing(&word, args[3].clone()) else {
+        return Reply::error(match word.as_slice() {
+            b"IFDEQ" | b"IFDNE" => {
+                "ERR IFDEQ and IFDNE are not supported (this server has no DIGEST)"
+            }
+            _ => "ERR Invalid condition. Use IFEQ, IFNE, IFDEQ, or IFDNE",
+        });
+    };
+    let deleted = condition.allows(Some(&old)) && db.delete(key);
+    Reply::Integer(deleted.into())
+}
+
 /// `STRLEN key`: the value's length in bytes, 0 for a missing key.
 pub(crate) static STRLEN: CommandSpec = CommandSpec {
     name: "strlen",
@@ -462,7 +533,64 @@ fn check_key_value(args: &[Bytes], limits: &CommandLimits) -> Result<(), Reply> 
 mod tests {
     use super::*;
     use crate::cmd::tests::{args, error, parse};
+    use crate::kv::testing::Replica;
     use proptest::prelude::*;
+
+    #[test]
+    fn delex_deletes_only_when_the_condition_holds() {
+        // Goal: DELEX is DEL without a condition and compare-and-delete with one, as Redis
+        // 8.4 answers. Method: each condition on a present and a missing key.
+        let mut replica = Replica::new();
+        let mut run = |words: &[&str]| replica.run(0, words);
+        assert_eq!(run(&["DELEX", "k"]), Reply::Integer(0));
+        run(&["SET", "k", "hello"]);
+        assert_eq!(run(&["DELEX", "k"]), Reply::Integer(1));
+        run(&["SET", "k", "hello"]);
+        assert_eq!(run(&["DELEX", "k", "IFEQ", "other"]), Reply::Integer(0));
+        assert_eq!(run(&["DELEX", "k", "IFNE", "hello"]), Reply::Integer(0));
+        assert_eq!(run(&["GET", "k"]), Reply::bulk("hello"));
+        assert_eq!(run(&["DELEX", "k", "ifeq", "hello"]), Reply::Integer(1));
+        assert_eq!(run(&["EXISTS", "k"]), Reply::Integer(0));
+        run(&["SET", "k", "0123"]);
+        assert_eq!(run(&["DELEX", "k", "IFEQ", "123"]), Reply::Integer(0));
+        assert_eq!(run(&["DELEX", "k", "IfNe", "123"]), Reply::Integer(1));
+        // A missing key answers 0 before its condition is read.
+        for condition in ["IFEQ", "IFNE", "IFDEQ", "BOGUS"] {
+            assert_eq!(run(&["DELEX", "gone", condition, "x"]), Reply::Integer(0));
+        }
+    }
+
+    #[test]
+    fn delex_errors_are_redis_8_4s() {
+        let mut replica = Replica::new();
+        replica.run(0, &["SET", "k", "hello"]);
+        assert_eq!(
+            replica.run(0, &["DELEX", "k", "FOO", "hello"]),
+            Reply::error("ERR Invalid condition. Use IFEQ, IFNE, IFDEQ, or IFDNE")
+        );
+        assert_eq!(
+            replica.run(0, &["DELEX", "k", "IFDEQ", "9555e8555c62dcfd"]),
+            Reply::error("ERR IFDEQ and IFDNE are not supported (this server has no DIGEST)")
+        );
+        assert_eq!(replica.run(0, &["GET", "k"]), Reply::bulk("hello"));
+        for words in [
+            &["DELEX", "k", "IFEQ"][..],
+            &["DELEX", "k", "IFEQ", "hello", "extra"],
+            &["DELEX", "missing", "IFEQ"],
+            &["DELEX"],
+        ] {
+            assert_eq!(
+                error(words),
+                "ERR wrong number of arguments for 'delex' command",
+                "{words:?}"
+            );
+        }
+        // Inside MULTI the arity is checked when the transaction runs.
+        assert_eq!(
+            replica.run(0, &["DELEX", "k", "IFEQ"]),
+            Reply::error("ERR wrong number of arguments for 'delex' command")
+        );
+    }
 
     fn set(words: &[&str]) -> Set {
         let call = parse(words).expect("parses");

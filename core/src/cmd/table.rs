@@ -2,7 +2,7 @@
 //! there, what are their keys, how do they run" reads it: the parser, routing, `COMMAND`.
 
 use crate::cmd::{
-    cluster, connection, counter, expire, keys, scan, server, string, substring, transaction,
+    cluster, connection, counter, expire, keys, lcs, scan, server, string, substring, transaction,
     CommandSpec,
 };
 
@@ -14,6 +14,7 @@ pub static COMMANDS: &[&CommandSpec] = &[
     &string::SETNX,
     &string::GETSET,
     &string::GETDEL,
+    &string::DELEX,
     &string::STRLEN,
     &string::MGET,
     &string::MSET,
@@ -25,10 +26,12 @@ pub static COMMANDS: &[&CommandSpec] = &[
     &substring::SUBSTR,
     &substring::SETRANGE,
     &substring::APPEND,
+    &lcs::LCS,
     &counter::INCR,
     &counter::DECR,
     &counter::INCRBY,
     &counter::DECRBY,
+    &counter::INCRBYFLOAT,
     &keys::DEL,
     &keys::UNLINK,
     &keys::EXISTS,
@@ -65,6 +68,7 @@ pub static COMMANDS: &[&CommandSpec] = &[
     &cluster::READWRITE,
     &cluster::ASKING,
     &server::INFO,
+    &server::TIME,
     &transaction::MULTI,
     &transaction::EXEC,
     &transaction::DISCARD,

@@ -66,4 +66,19 @@ impl Replica {
     pub(crate) fn restart(&mut self) {
         self.keyspace = Keyspace::load(DataRange::first(GroupId(1)), &self.store, 1 << 20).unwrap();
     }
+
+    /// Runs `words` as a client would see it at cluster time `unix_ms`: a write is applied
+    /// as a committed entry, a read served from the keyspace.
+    pub(crate) fn run(&mut self, unix_ms: u64, words: &[&str]) -> Reply {
+        let args: Vec<Bytes> = words
+            .iter()
+            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+            .collect();
+        let call = Call::from_log(args.clone()).expect("a known command");
+        if call.spec().is_write() {
+            self.apply(unix_ms, args)
+        } else {
+            self.serve(args)
+        }
+    }
 }

@@ -45,6 +45,11 @@ impl Node {
             .saturating_duration_since(self.started_at)
     }
 
+    /// The wall clock of the latest input, milliseconds since the Unix epoch (TIME).
+    pub(crate) fn unix_ms(&self) -> u64 {
+        self.now_last.unix_ms
+    }
+
     /// Client requests not answered yet.
     pub(crate) fn requests_in_flight(&self) -> usize {
         self.outstanding.len()

@@ -435,3 +435,21 @@ fn a_key_expires_at_its_deadline_not_after() {
     assert_eq!(replica.keyspace.key_count(), 0);
     assert_eq!(replica.keyspace.expired_keys(), 1);
 }
+
+#[test]
+fn expiretime_rounds_the_largest_deadline_without_overflow() {
+    // Redis answers the exact rounded quotient for a deadline at i64::MAX; adding the half
+    // second in i64 would overflow.
+    let mut replica = Replica::new();
+    let t = START as u64;
+    replica.write(t, &words(&["SET", "k", "v"]));
+    replica.write(t, &words(&["PEXPIREAT", "k", "9223372036854775807"]));
+    assert_eq!(
+        replica.read(&words(&["EXPIRETIME", "k"])),
+        Reply::Integer(9_223_372_036_854_776)
+    );
+    assert_eq!(
+        replica.read(&words(&["PEXPIRETIME", "k"])),
+        Reply::Integer(i64::MAX)
+    );
+}
