@@ -12,7 +12,7 @@ use raft::{RawNode, ReadState, StateRole, INVALID_ID};
 use crate::consensus::group_config::GroupConfig;
 use crate::consensus::log_view::LogView;
 use crate::consensus::outbox::RequestKey;
-use crate::ids::NodeId;
+use crate::ids::{ClientId, NodeId};
 use crate::kv::ReadKind;
 use crate::time::Instant;
 
@@ -63,6 +63,10 @@ pub(super) struct Reads {
     confirmed: BTreeMap<u64, Vec<PendingRead>>,
     /// Rounds started so far; the number of the latest round, so only ever grows.
     rounds_started: u64,
+    /// Per connection with reads here: the highest floor among them, and how many there are.
+    /// A connection's next read is served at or after that floor, so after them (see
+    /// [`Reads::floor_of_earlier`]).
+    floors: BTreeMap<ClientId, (u64, usize)>,
     #[cfg(feature = "planted-bugs")]
     planted_bug: Option<crate::PlantedBug>,
 }
@@ -77,14 +81,43 @@ impl Reads {
             round: None,
             confirmed: BTreeMap::new(),
             rounds_started: 0,
+            floors: BTreeMap::new(),
             #[cfg(feature = "planted-bugs")]
             planted_bug: config.planted_bug,
+        }
+    }
+
+    /// The floor a new read of `client` must have at least: the highest of its reads still
+    /// here. A read may have been given a high floor (the entry stamped with the leader's time
+    /// that it waits for, see `super::group::expiry`) that a later read of the same
+    /// connection would not get; without this the later one could be served first, at an
+    /// earlier index.
+    pub(super) fn floor_of_earlier(&self, client: ClientId) -> u64 {
+        self.floors.get(&client).map_or(0, |(floor, _)| *floor)
+    }
+
+    fn arrived(&mut self, read: &PendingRead) {
+        let (floor, count) = self.floors.entry(read.key.0).or_insert((0, 0));
+        *floor = (*floor).max(read.floor);
+        *count += 1;
+    }
+
+    fn left(&mut self, read: &PendingRead) {
+        let client = read.key.0;
+        let (_, count) = self
+            .floors
+            .get_mut(&client)
+            .expect("a read leaves that arrived");
+        *count -= 1;
+        if *count == 0 {
+            self.floors.remove(&client);
         }
     }
 
     /// Queues a read for the next round.
     pub(super) fn queue(&mut self, read: PendingRead) {
         debug_assert!(read.rides.is_none(), "a riding read needs no round");
+        self.arrived(&read);
         self.waiting.push_back(read);
     }
 
@@ -92,6 +125,7 @@ impl Reads {
     /// after that entry applies, if this node still leads in the term it proposed it in.
     pub(super) fn ride(&mut self, read: PendingRead) {
         debug_assert!(read.rides.is_some(), "only a riding read skips the round");
+        self.arrived(&read);
         self.confirmed.entry(read.floor).or_default().push(read);
     }
 
@@ -179,6 +213,7 @@ impl Reads {
         let (dropped, kept): (Vec<_>, Vec<_>) =
             self.waiting.drain(..).partition(|read| answered(read.key));
         self.waiting = kept.into();
+        dropped.iter().for_each(|read| self.left(read));
         dropped
     }
 
@@ -239,6 +274,7 @@ impl Reads {
             moved.extend(riding);
         }
         self.confirmed.retain(|_, reads| !reads.is_empty());
+        moved.iter().for_each(|read| self.left(read));
         moved
     }
 
@@ -254,6 +290,7 @@ impl Reads {
             let (_, reads) = self.confirmed.pop_first().expect("checked above");
             due.extend(reads);
         }
+        due.iter().for_each(|read| self.left(read));
         due
     }
 }
@@ -262,7 +299,7 @@ impl Reads {
 mod tests {
     use super::*;
     use crate::cmd::{Call, CommandLimits};
-    use crate::ids::{ClientId, RequestId};
+    use crate::ids::RequestId;
     use bytes::Bytes;
 
     fn config(rng_seed: u64) -> GroupConfig {
@@ -305,6 +342,36 @@ mod tests {
             request_ctx: now.round_ctx(1),
         };
         assert_eq!(now.on_read_state(answer), vec![(ClientId(1), RequestId(1))]);
+    }
+
+    #[test]
+    fn a_connections_next_read_is_floored_by_its_earlier_reads_until_they_are_served() {
+        let mut reads = Reads::new(&config(1));
+        let client = ClientId(1);
+        assert_eq!(reads.floor_of_earlier(client), 0);
+        let mut first = read(1);
+        first.floor = 10; // e.g. waiting for the entry stamped with the leader's time
+        reads.queue(first);
+        let mut second = read(2); // floored as submit_read floors it
+        second.floor = reads.floor_of_earlier(client);
+        reads.queue(second);
+        assert_eq!(reads.floor_of_earlier(client), 10);
+        assert_eq!(reads.floor_of_earlier(ClientId(2)), 0);
+        reads.round = Some(ReadRound {
+            ctx: reads.round_ctx(1),
+            reads: reads.waiting.drain(..).collect(),
+            started_at: Instant::ZERO,
+        });
+        reads.on_read_state(ReadState {
+            index: 4,
+            request_ctx: reads.round_ctx(1),
+        });
+        assert_eq!(reads.take_due(4).len(), 0, "both wait for index 10");
+        assert_eq!(reads.floor_of_earlier(client), 10);
+        let served: Vec<u64> = reads.take_due(10).iter().map(|r| r.key.1 .0).collect();
+        assert_eq!(served, [1, 2], "in the order sent");
+        assert_eq!(reads.floor_of_earlier(client), 0);
+        assert!(reads.floors.is_empty());
     }
 
     #[test]

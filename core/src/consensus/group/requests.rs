@@ -101,7 +101,9 @@ impl Group {
             self.order.hold(key, kind.into_call());
             return Admitted::Held;
         }
-        let floor = floor.max(self.time_floor(unix_ms, store));
+        let floor = floor
+            .max(self.time_floor(unix_ms, store))
+            .max(self.reads.floor_of_earlier(client));
         let raft = &self.raw.raft;
         let rides = (raft.state == StateRole::Leader
             && floor > raft.raft_log.committed
