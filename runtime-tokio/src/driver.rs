@@ -218,9 +218,15 @@ impl<P: PeerSender, D: Disk> Driver<P, D> {
                     // KEYS may visit a million keys: on a blocking thread, so the event loop
                     // goes on ticking and heartbeating meanwhile.
                     if let Some(waiting) = self.waiting.remove(&(client, id)) {
+                        #[cfg(not(madsim))]
                         tokio::task::spawn_blocking(move || {
                             let _ = waiting.send(read.serve());
                         });
+                        // The simulator has no blocking threads (madsim forbids them): the
+                        // read is served in place, on its fixed view, which keeps runs
+                        // deterministic.
+                        #[cfg(madsim)]
+                        let _ = waiting.send(read.serve());
                     }
                 }
             }
