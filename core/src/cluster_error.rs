@@ -44,6 +44,10 @@ pub enum NoQuorum {
     /// The node's proposal was skipped by a snapshot install, so the node never learns whether
     /// it committed: it may or may not take effect.
     SkippedBySnapshot,
+    /// A follower forwarded the request to the leader (`cluster.follower_requests =
+    /// "forward"`) and no answer came back in time, or the connection to the leader broke:
+    /// it may or may not take effect.
+    Unanswered,
 }
 
 /// Why a request got `-TRYAGAIN`.
@@ -63,11 +67,12 @@ pub enum TryAgain {
 }
 
 impl NoQuorum {
-    const ALL: [NoQuorum; 4] = [
+    const ALL: [NoQuorum; 5] = [
         NoQuorum::NoLeader,
         NoQuorum::NotCommitted,
         NoQuorum::NotConfirmed,
         NoQuorum::SkippedBySnapshot,
+        NoQuorum::Unanswered,
     ];
 
     fn text(self) -> &'static str {
@@ -82,6 +87,9 @@ impl NoQuorum {
             }
             NoQuorum::SkippedBySnapshot => {
                 "leadership changed before the write was confirmed; it may or may not take effect"
+            }
+            NoQuorum::Unanswered => {
+                "the leader did not answer the forwarded request; it may or may not take effect"
             }
         }
     }

@@ -101,6 +101,12 @@ pub struct ClusterConfig {
     /// Replicas of each shard.
     #[serde(default = "default_replication_factor")]
     pub replication_factor: u64,
+    /// What a follower does with a data command it cannot serve: `"moved"` (answer Redis
+    /// Cluster's `-MOVED`, the spec's behaviour) or `"forward"` (pass it to the leader and
+    /// relay the reply, for plain clients behind a load balancer). Read it through
+    /// [`Config::follower_requests`], which [`Config::validate`] makes total.
+    #[serde(default = "default_follower_requests")]
+    pub follower_requests: String,
 }
 
 impl Default for ClusterConfig {
@@ -110,6 +116,7 @@ impl Default for ClusterConfig {
             initial_members: Vec::new(),
             join_addr: None,
             replication_factor: default_replication_factor(),
+            follower_requests: default_follower_requests(),
         }
     }
 }
@@ -207,6 +214,39 @@ fn default_true() -> bool {
 
 fn default_replication_factor() -> u64 {
     3
+}
+
+fn default_follower_requests() -> String {
+    FollowerRequests::Moved.name().to_owned()
+}
+
+/// `cluster.follower_requests`: what a follower does with a data command (a read or a write)
+/// that only the leader may serve.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FollowerRequests {
+    /// Answer `-MOVED <slot> <leader>` (Redis Cluster's redirect), the spec's behaviour:
+    /// cluster-aware clients follow it.
+    #[default]
+    Moved,
+    /// Pass the command to the leader over the internal connection and relay its reply, so a
+    /// plain client connected to any node works (see `core/src/node/forward.rs`).
+    Forward,
+}
+
+impl FollowerRequests {
+    const ALL: [FollowerRequests; 2] = [FollowerRequests::Moved, FollowerRequests::Forward];
+
+    /// The name the configuration file uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            FollowerRequests::Moved => "moved",
+            FollowerRequests::Forward => "forward",
+        }
+    }
+
+    fn parse(name: &str) -> Option<FollowerRequests> {
+        Self::ALL.into_iter().find(|mode| mode.name() == name)
+    }
 }
 
 /// A configuration the node cannot run with. The message names the field.
@@ -308,6 +348,15 @@ impl Config {
                 "must not be 0",
             ));
         }
+        if FollowerRequests::parse(&cluster.follower_requests).is_none() {
+            return Err(ConfigError::field(
+                "cluster.follower_requests",
+                format!(
+                    "must be \"moved\" or \"forward\", not {:?}",
+                    cluster.follower_requests
+                ),
+            ));
+        }
 
         let raft = &self.raft;
         check_range(
@@ -404,6 +453,13 @@ impl Config {
     /// Client request timeout.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.limits.request_timeout_secs)
+    }
+
+    /// What followers do with data commands only the leader may serve. A configuration that
+    /// [`Config::validate`] accepted always names a known mode; anything else reads as the
+    /// default, `moved`.
+    pub fn follower_requests(&self) -> FollowerRequests {
+        FollowerRequests::parse(&self.cluster.follower_requests).unwrap_or_default()
     }
 
     /// Internal RPC timeout.

@@ -89,7 +89,7 @@ pub use consensus::{GroupStatus, SnapshotStats};
 pub use error::{Error, Result};
 pub use ids::{ClientId, GroupId, NodeId, RequestId};
 pub use kv::OfflineRead;
-pub use node::{Node, NodeConfig, REDIS_VERSION};
+pub use node::{ForwardedRequest, Link, Node, NodeConfig, REDIS_VERSION};
 pub use output::{Output, PersistBatch};
 pub use raft::{eraftpb, StateRole};
 pub use reply::{Protocol, Reply};

@@ -22,9 +22,11 @@ use crate::system::Directory;
 use crate::time::{Instant, Now};
 
 mod config;
+mod forward;
 mod view;
 
 pub use config::NodeConfig;
+pub use forward::{ForwardedRequest, Link};
 
 /// The version clients see in `HELLO` and `INFO` (`redis_version`): the Redis release whose
 /// commands and replies Seshat follows.
@@ -73,6 +75,8 @@ enum Stage {
     Proposed,
     /// Waiting for a ReadIndex confirmation.
     Reading,
+    /// Forwarded to the leader (`cluster.follower_requests = "forward"`), not answered yet.
+    Forwarded,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -122,6 +126,12 @@ pub struct Node {
     /// Drawn at start: the part of a WATCH token that tells this run of this node from any
     /// other (see [`crate::cmd::transaction`]).
     watch_nonce: u64,
+    /// Forward mode: each connection's data commands on their way (see `node/forward.rs`).
+    lanes: forward::Lanes,
+    /// Requests followers forwarded here.
+    relayed: forward::Relayed,
+    /// Drawn at start: tells this run's forwarding links from an earlier run's.
+    link_nonce: u64,
 }
 
 impl Node {
@@ -206,6 +216,9 @@ impl Node {
             registered_at: None,
             messages_dropped: 0,
             watch_nonce: rand::RngCore::next_u64(&mut seeds),
+            lanes: forward::Lanes::default(),
+            relayed: forward::Relayed::default(),
+            link_nonce: rand::RngCore::next_u64(&mut seeds),
         })
     }
 
@@ -350,19 +363,13 @@ impl Node {
             self.reply_now(key, ClusterError::Removed(self.config.id).into());
             return;
         }
-        if self.outstanding.len() >= self.config.requests_pending_max {
+        if self.outstanding.len() + self.lanes.remote_in_flight()
+            >= self.config.requests_pending_max
+        {
             self.reply_now(key, ClusterError::TryAgain(TryAgain::Overloaded).into());
             return;
         }
-        let deadline = now.instant + self.config.request_timeout;
-        self.outstanding.insert(
-            key,
-            Outstanding {
-                deadline,
-                stage: Stage::Parked,
-            },
-        );
-        self.deadlines.insert((deadline, key));
+        self.track(key);
         self.dispatch(key, request);
         self.drive_all();
         self.after_input();
@@ -426,6 +433,7 @@ impl Node {
         self.register_self(now.instant);
         self.drive_all();
         self.retry_parked();
+        self.pump_all();
         self.drive_all();
         self.after_input();
     }
@@ -475,18 +483,35 @@ impl Node {
         let Request::Command { call, .. } = request else {
             unreachable!("membership requests returned above");
         };
+        if self.uses_lane(key) && matches!(call.run(), Run::Read { .. } | Run::Write { .. }) {
+            self.enqueue_on_lane(key, call);
+            return;
+        }
+        self.route(key, call);
+    }
+
+    /// Serves a command here, or answers where it must go: `MOVED`, parked until a leader is
+    /// known, or, for a request a follower forwarded, `NOTLEADER` (the follower routes it
+    /// anew; a forwarded request is never parked or forwarded again).
+    fn route(&mut self, key: RequestKey, call: Call) {
         let group_id = match call.first_key() {
             Some(first) => self.group_for_key(first),
             None => GroupId::FIRST_DATA,
         };
         let group = &self.groups[&group_id];
         let (is_leader, leader) = (group.is_leader(), group.leader());
+        let is_forwarded = key.0.forwarded_from().is_some();
         // Keyless reads (DBSIZE) may be served by any node through a ReadIndex, which raft-rs
-        // forwards from a follower to the leader; keyed commands go to the leader.
-        let served_here = is_leader || !call.spec().has_keys();
+        // forwards from a follower to the leader; keyed commands go to the leader. A forwarded
+        // read is served only by the leader of its term: its connection's later requests may be
+        // running at the next leader already.
+        let served_here = is_leader || (!call.spec().has_keys() && !is_forwarded);
         match call.run() {
             Run::Read { .. } if served_here => self.read(group_id, key, ReadKind::new(call)),
             Run::Write { .. } if is_leader => self.propose(group_id, key, call),
+            Run::Read { .. } | Run::Write { .. } if is_forwarded => {
+                self.complete(key, ClusterError::NotLeader(leader).into());
+            }
             Run::Read { .. } | Run::Write { .. } => {
                 match leader.and_then(|leader| self.client_addr_of(leader)) {
                     Some(addr) => {
@@ -536,6 +561,13 @@ impl Node {
         let group = self.groups.get_mut(&group_id).expect("group exists");
         match group.submit_write(key, call.clone(), self.now_last.unix_ms, &mut self.outbox) {
             Ok(admitted) => self.set_stage(key, Stage::from(admitted)),
+            Err(_) if key.0.forwarded_from().is_some() => {
+                // The follower's request certainly did not run; its client may send it again.
+                self.complete(
+                    key,
+                    ClusterError::TryAgain(TryAgain::LeadershipMoving).into(),
+                );
+            }
             Err(_) => {
                 // A leadership transfer is in progress: wait for the next leader.
                 self.set_stage(key, Stage::Parked);
@@ -590,6 +622,19 @@ impl Node {
         self.now_last = now;
     }
 
+    /// Makes `key` outstanding, with its deadline a request timeout from now.
+    fn track(&mut self, key: RequestKey) {
+        let deadline = self.now_last.instant + self.config.request_timeout;
+        self.outstanding.insert(
+            key,
+            Outstanding {
+                deadline,
+                stage: Stage::Parked,
+            },
+        );
+        self.deadlines.insert((deadline, key));
+    }
+
     fn set_stage(&mut self, key: RequestKey, stage: Stage) {
         if let Some(outstanding) = self.outstanding.get_mut(&key) {
             outstanding.stage = stage;
@@ -618,6 +663,8 @@ impl Node {
             for (key, read) in std::mem::take(&mut self.outbox.offline_reads) {
                 if let Some(outstanding) = self.outstanding.remove(&key) {
                     self.deadlines.remove(&(outstanding.deadline, key));
+                    self.lanes.finished(key);
+                    self.relayed.finished(key);
                     let (client, id) = key;
                     self.outbox
                         .outputs
@@ -626,7 +673,8 @@ impl Node {
             }
             let redispatch = std::mem::take(&mut self.outbox.redispatch);
             let role_changed = std::mem::take(&mut self.outbox.role_changed);
-            if redispatch.is_empty() && !role_changed {
+            let unblocked = self.lanes.take_unblocked();
+            if redispatch.is_empty() && !role_changed && !unblocked {
                 break;
             }
             for (key, call) in redispatch {
@@ -634,6 +682,9 @@ impl Node {
             }
             if role_changed {
                 self.retry_parked();
+            }
+            if role_changed || unblocked {
+                self.pump_all();
             }
             self.drive_all();
         }
@@ -648,6 +699,7 @@ impl Node {
             let reason = match stage {
                 Some(Stage::Proposed) => NoQuorum::NotCommitted,
                 Some(Stage::Reading) => NoQuorum::NotConfirmed,
+                Some(Stage::Forwarded) => NoQuorum::Unanswered,
                 Some(Stage::Parked) | None => NoQuorum::NoLeader,
             };
             self.complete(key, ClusterError::NoQuorum(reason).into());
@@ -659,6 +711,8 @@ impl Node {
     fn complete(&mut self, key: RequestKey, reply: Reply) {
         if let Some(outstanding) = self.outstanding.remove(&key) {
             self.deadlines.remove(&(outstanding.deadline, key));
+            self.lanes.finished(key);
+            self.relayed.finished(key);
             self.reply_now(key, reply);
         }
     }

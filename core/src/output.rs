@@ -4,6 +4,7 @@ use raft::eraftpb;
 
 use crate::ids::{ClientId, GroupId, NodeId, RequestId};
 use crate::kv::OfflineRead;
+use crate::node::ForwardedRequest;
 use crate::reply::Reply;
 use crate::snapshot::SnapshotSource;
 use crate::storage::WriteBatch;
@@ -48,6 +49,19 @@ pub enum Output {
         id: RequestId,
         /// The answer.
         reply: Reply,
+    },
+    /// Pass a client's command to node `to`, the leader of `request.group` (a follower with
+    /// `cluster.follower_requests = "forward"`). Forwards to one peer must arrive there in the
+    /// order they are output, on one ordered stream per `request.link` (see
+    /// `core/src/node/forward.rs`); hand each the leader's answer with
+    /// [`Node::handle_forward_reply`](crate::Node::handle_forward_reply), and report a stream
+    /// that broke, or a forward that could not be queued, with
+    /// [`Node::handle_forward_failed`](crate::Node::handle_forward_failed).
+    Forward {
+        /// The leader.
+        to: NodeId,
+        /// The command, with everything the leader checks it by.
+        request: ForwardedRequest,
     },
     /// Answer request `id` of connection `client` with what `read` computes
     /// ([`OfflineRead::serve`]), on a thread where blocking is fine: a read that may visit

@@ -249,13 +249,23 @@ fn minority_answers_noquorum_and_never_ok() {
                 is_error_with(reply, "NOQUORUM"),
                 "the minority answered {reply:?}"
             );
-            let waited = cluster.replied_at(handle).expect("answered") - sent_at;
-            assert!(
-                waited <= 5 * SECOND + Duration::from_millis(200),
-                "answered after {waited:?}"
-            );
+            assert_answered_within_the_timeout(&cluster, handle, sent_at);
         }
     });
+}
+
+/// Asserts that `handle` was answered within the 5 s request timeout (and a little slack)
+/// of `sent_at`.
+fn assert_answered_within_the_timeout(
+    cluster: &Cluster,
+    handle: seshat_core::testkit::RequestHandle,
+    sent_at: Duration,
+) {
+    let waited = cluster.replied_at(handle).expect("answered") - sent_at;
+    assert!(
+        waited <= 5 * SECOND + Duration::from_millis(200),
+        "answered after {waited:?}"
+    );
 }
 
 #[test]
@@ -1077,5 +1087,301 @@ fn cluster_commands_describe_one_shard_led_by_the_raft_leader() {
                 Some(Reply::Array(vec![bulk("foo")]))
             );
         },
+    );
+}
+
+// --- follower forwarding (`cluster.follower_requests = "forward"`) ------------------------
+
+/// A three-node cluster whose followers forward; odd seeds get a lossy network for Raft.
+fn forwarding_cluster(seed: u64) -> Cluster {
+    let mut options = ClusterOptions::new(seed);
+    options.follower_requests = seshat_core::config::FollowerRequests::Forward;
+    if seed % 2 == 1 {
+        options.faults = Faults::lossy();
+    }
+    Cluster::new(options)
+}
+
+/// Sends SET/GET pairs of `key` on `client`'s connection to `node`, pipelined, values
+/// `round-<i>` for each `i` of `pairs`; returns the handles, SET and GET alternating.
+fn pipeline_pairs(
+    cluster: &mut Cluster,
+    node: NodeId,
+    client: seshat_core::ClientId,
+    key: &str,
+    round: &str,
+    pairs: std::ops::Range<usize>,
+) -> Vec<seshat_core::testkit::RequestHandle> {
+    let mut handles = Vec::new();
+    for i in pairs {
+        handles.push(cluster.send_on(node, client, set(key, &format!("{round}-{i}"))));
+        handles.push(cluster.send_on(node, client, get(key)));
+    }
+    handles
+}
+
+/// Checks the replies of [`pipeline_pairs`] against connection order: an acknowledged SET is
+/// read by the GET right after it; a GET after a SET that failed reads a value no later than
+/// that SET's and no earlier than the last acknowledged one (`last_ok`, carried across
+/// rounds); failures are NOQUORUM or TRYAGAIN only. Returns how many requests failed.
+fn check_pairs(
+    cluster: &Cluster,
+    handles: &[seshat_core::testkit::RequestHandle],
+    round: &str,
+    last_ok: &mut Option<String>,
+) -> usize {
+    let mut failed = 0;
+    // What the next GET may read: `None` for no value (nothing acknowledged yet).
+    let mut candidates: Vec<Option<String>> = vec![last_ok.clone()];
+    for (i, pair) in handles.chunks(2).enumerate() {
+        let value = format!("{round}-{i}");
+        let set_reply = cluster.reply(pair[0]).expect("SET answered");
+        if *set_reply == Reply::ok() {
+            candidates = vec![Some(value.clone())];
+            *last_ok = Some(value.clone());
+        } else {
+            assert!(
+                is_error_with(set_reply, "NOQUORUM") || is_error_with(set_reply, "TRYAGAIN"),
+                "SET {value} answered {set_reply:?}"
+            );
+            failed += 1;
+            candidates.push(Some(value.clone()));
+        }
+        let read = match cluster.reply(pair[1]).expect("GET answered") {
+            Reply::Bulk(read) => Some(Some(String::from_utf8_lossy(read).into_owned())),
+            Reply::Null => Some(None),
+            other => {
+                assert!(
+                    is_error_with(other, "NOQUORUM") || is_error_with(other, "TRYAGAIN"),
+                    "GET after SET {value} answered {other:?}"
+                );
+                failed += 1;
+                None
+            }
+        };
+        if let Some(read) = read {
+            assert!(
+                candidates.contains(&read),
+                "GET after SET {value} read {read:?}, expected one of {candidates:?}"
+            );
+            // What the GET saw is settled for the GETs after it.
+            if let Some(seen) = &read {
+                *last_ok = Some(seen.clone());
+            }
+            candidates = vec![read];
+        }
+    }
+    failed
+}
+
+/// [`forwarding_cluster`] once it elected a leader: the cluster, the leader, a follower.
+fn forwarding_cluster_with_leader(seed: u64) -> (Cluster, NodeId, NodeId) {
+    let mut cluster = forwarding_cluster(seed);
+    let leader = leader_of(&mut cluster, DATA, &[]);
+    let follower = a_follower_of(&cluster, leader);
+    (cluster, leader, follower)
+}
+
+fn a_follower_of(cluster: &Cluster, leader: NodeId) -> NodeId {
+    cluster
+        .node_ids()
+        .into_iter()
+        .find(|&id| id != leader)
+        .expect("3 nodes")
+}
+
+fn all_answered(cluster: &Cluster, handles: &[seshat_core::testkit::RequestHandle]) -> bool {
+    handles
+        .iter()
+        .all(|&handle| cluster.reply(handle).is_some())
+}
+
+#[test]
+fn a_forwarding_follower_keeps_a_pipelined_connection_in_order_across_a_leader_crash() {
+    // Goal: with follower_requests = "forward", one pipelined connection to a follower reads
+    // its own writes in the order it sent them, before, during and after the leader dies.
+    // Method: 20 SET/GET pairs on one connection, then 20 more with the leader crashed right
+    // after they went out (some in flight to it), then 20 once a new leader is elected (it
+    // may be the follower itself); every reply is checked against connection order.
+    for_each_seed(
+        "a_forwarding_follower_keeps_a_pipelined_connection_in_order_across_a_leader_crash",
+        |seed| {
+            let (mut cluster, leader, follower) = forwarding_cluster_with_leader(seed);
+            let client = cluster.connect();
+            let mut last_ok = None;
+
+            let before = pipeline_pairs(&mut cluster, follower, client, "k", "before", 0..20);
+            assert!(cluster.run_until(10 * SECOND, |c| all_answered(c, &before)));
+            let failed = check_pairs(&cluster, &before, "before", &mut last_ok);
+            assert_eq!(failed, 0, "a healthy cluster refused forwarded requests");
+
+            // The seed picks when the leader dies: before the first forward arrives, or after
+            // some were answered; more requests follow while no new leader is known.
+            let mut during = pipeline_pairs(&mut cluster, follower, client, "k", "during", 0..20);
+            cluster.run_for(Duration::from_millis(seed % 40));
+            cluster.crash(leader);
+            during.extend(pipeline_pairs(
+                &mut cluster,
+                follower,
+                client,
+                "k",
+                "during",
+                20..30,
+            ));
+            cluster.run_for(Duration::from_millis(600));
+            during.extend(pipeline_pairs(
+                &mut cluster,
+                follower,
+                client,
+                "k",
+                "during",
+                30..40,
+            ));
+            assert!(
+                cluster.run_until(10 * SECOND, |c| all_answered(c, &during)),
+                "requests in flight across the crash were not all answered within 10 s"
+            );
+            check_pairs(&cluster, &during, "during", &mut last_ok);
+
+            leader_of(&mut cluster, DATA, &[leader]);
+            let after = pipeline_pairs(&mut cluster, follower, client, "k", "after", 0..20);
+            assert!(cluster.run_until(10 * SECOND, |c| all_answered(c, &after)));
+            let failed = check_pairs(&cluster, &after, "after", &mut last_ok);
+            assert_eq!(failed, 0, "the new leader refused forwarded requests");
+            cluster.restart(leader);
+            cluster.run_for(2 * SECOND);
+            cluster.assert_consistent();
+        },
+    );
+}
+
+#[test]
+fn a_forwarding_follower_keeps_order_across_a_leadership_transfer() {
+    // Goal: requests a leader refuses because it handed leadership over (NOTLEADER) are sent
+    // again to the next leader, in order, never answered MOVED and never lost. Method: move
+    // leadership to the other follower while a pipeline from the first is in flight.
+    for_each_seed(
+        "a_forwarding_follower_keeps_order_across_a_leadership_transfer",
+        |seed| {
+            let (mut cluster, leader, follower) = forwarding_cluster_with_leader(seed);
+            let heir = cluster
+                .node_ids()
+                .into_iter()
+                .find(|&id| id != leader && id != follower)
+                .expect("3 nodes");
+            let client = cluster.connect();
+            let mut last_ok = None;
+            let handles = pipeline_pairs(&mut cluster, follower, client, "t", "moving", 0..30);
+            cluster.send(
+                leader,
+                Request::TransferLeader {
+                    group: DATA,
+                    to: heir,
+                },
+            );
+            assert!(cluster.run_until(10 * SECOND, |c| all_answered(c, &handles)));
+            check_pairs(&cluster, &handles, "moving", &mut last_ok);
+            for handle in &handles {
+                let reply = cluster.reply(*handle).expect("answered");
+                assert!(!is_error_with(reply, "MOVED"), "answered {reply:?}");
+                assert!(!is_error_with(reply, "NOTLEADER"), "answered {reply:?}");
+            }
+            let after = pipeline_pairs(&mut cluster, follower, client, "t", "after", 0..5);
+            assert!(cluster.run_until(10 * SECOND, |c| all_answered(c, &after)));
+            assert_eq!(check_pairs(&cluster, &after, "after", &mut last_ok), 0);
+        },
+    );
+}
+
+#[test]
+fn a_partitioned_forwarding_follower_answers_noquorum_within_the_timeout() {
+    // Goal: a forwarded request that reaches no leader gets NOQUORUM within the request
+    // timeout, as a parked one does, and never OK. Method: cut a follower off, ask it at
+    // once (it still believes in the leader, so it forwards into the cut link) and again
+    // after its election timeout (no leader known).
+    for_each_seed(
+        "a_partitioned_forwarding_follower_answers_noquorum_within_the_timeout",
+        |seed| {
+            let mut cluster = forwarding_cluster(seed);
+            let leader = leader_of(&mut cluster, DATA, &[]);
+            let lonely = a_follower_of(&cluster, leader);
+            cluster.isolate(lonely);
+            let client = cluster.connect();
+            for pause in [Duration::ZERO, 2 * SECOND] {
+                cluster.run_for(pause);
+                let sent_at = cluster.elapsed();
+                let handles = [
+                    cluster.send_on(lonely, client, set("p", "1")),
+                    cluster.send_on(lonely, client, get("p")),
+                    cluster.send_on(lonely, client, command(&["DBSIZE"])),
+                ];
+                assert!(cluster.run_until(10 * SECOND, |c| all_answered(c, &handles)));
+                for handle in handles {
+                    let reply = cluster.reply(handle).expect("answered");
+                    assert!(is_error_with(reply, "NOQUORUM"), "answered {reply:?}");
+                    assert_answered_within_the_timeout(&cluster, handle, sent_at);
+                }
+            }
+        },
+    );
+}
+
+#[test]
+fn a_leader_refuses_forwards_from_strangers_old_terms_and_broken_links() {
+    // Goal: a leader runs a forwarded request only from a member, in its own term, on the
+    // follower's newest link. Method: hand the leader forged forwards and read its answers.
+    let mut cluster = forwarding_cluster(2);
+    let leader = leader_of(&mut cluster, DATA, &[]);
+    let follower = a_follower_of(&cluster, leader);
+    let term = status(&cluster, leader, DATA).term;
+    let forward =
+        |from: u64, client: u64, term: u64, generation: u64| seshat_core::ForwardedRequest {
+            from: NodeId(from),
+            group: DATA,
+            client: seshat_core::ClientId(client),
+            id: seshat_core::RequestId(1),
+            term,
+            link: seshat_core::Link {
+                nonce: 7,
+                generation,
+            },
+            args: vec![
+                Bytes::from_static(b"SET"),
+                Bytes::from_static(b"f"),
+                Bytes::from_static(b"1"),
+            ],
+        };
+    let answer = |cluster: &mut Cluster, request| {
+        let handle = cluster.inject_forwarded(leader, request);
+        cluster.run_until(10 * SECOND, |c| c.reply(handle).is_some());
+        cluster.reply(handle).cloned().expect("answered")
+    };
+    let stranger = answer(&mut cluster, forward(9, 1, term, 0));
+    assert_eq!(
+        stranger,
+        Reply::error(format!("ERR node 9 is not a member of group {DATA}"))
+    );
+    let old_term = answer(&mut cluster, forward(follower.0, 2, term - 1, 0));
+    assert!(is_error_with(&old_term, "NOTLEADER"), "{old_term:?}");
+    assert_eq!(
+        answer(&mut cluster, forward(follower.0, 3, term, 5)),
+        Reply::ok()
+    );
+    let stale = answer(&mut cluster, forward(follower.0, 4, term, 4));
+    assert!(is_error_with(&stale, "NOQUORUM"), "{stale:?}");
+    let mut bad = forward(follower.0, 5, term, 5);
+    bad.args = vec![
+        Bytes::from_static(b"SET"),
+        Bytes::from(vec![b'k'; 300]),
+        Bytes::from_static(b"1"),
+    ];
+    assert_eq!(answer(&mut cluster, bad), Reply::error("ERR key too large"));
+    let mut info = forward(follower.0, 6, term, 5);
+    info.args = vec![Bytes::from_static(b"INFO")];
+    assert!(answer(&mut cluster, info).is_error());
+    assert_eq!(
+        cluster.call(leader, get("f"), 10 * SECOND),
+        Some(bulk("1")),
+        "the accepted forward ran"
     );
 }

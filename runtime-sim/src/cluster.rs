@@ -11,7 +11,7 @@ use std::time::Duration;
 use madsim::net::NetSim;
 use madsim::rand::{thread_rng, Rng};
 use madsim::runtime::{Handle, NodeHandle};
-use seshat_core::config::Config;
+use seshat_core::config::{Config, FollowerRequests};
 use seshat_core::{GroupId, GroupStatus, NodeConfig, NodeId, PlantedBug, StateRole};
 use seshat_runtime_tokio::channels::NodeStatus;
 use seshat_runtime_tokio::clock::{Clock, Skew};
@@ -43,6 +43,8 @@ pub struct ClusterOptions {
     pub request_timeout: Duration,
     /// Entries between log compactions.
     pub snapshot_interval_entries: u64,
+    /// `cluster.follower_requests` on every node.
+    pub follower_requests: FollowerRequests,
 }
 
 impl Default for ClusterOptions {
@@ -55,6 +57,7 @@ impl Default for ClusterOptions {
             planted_bug: None,
             request_timeout: Duration::from_secs(2),
             snapshot_interval_entries: 10_000,
+            follower_requests: FollowerRequests::Moved,
         }
     }
 }
@@ -365,6 +368,7 @@ advertise_client_addr = "{ip}:{CLIENT_PORT}"
 
 [cluster]
 {cluster}
+follower_requests = "{follower_requests}"
 
 [raft]
 heartbeat_interval_ms = 100
@@ -381,6 +385,7 @@ raft_rpc_timeout_secs = 1
         cluster = cluster.replace("{members}", &members.join(", ")),
         timeout = options.request_timeout.as_secs().max(1),
         snapshot_interval_entries = options.snapshot_interval_entries,
+        follower_requests = options.follower_requests.name(),
     );
     let config = Config::from_toml(&text).expect("the simulated configuration parses");
     config

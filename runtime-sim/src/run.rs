@@ -11,6 +11,7 @@ use std::time::Duration;
 use madsim::rand::{thread_rng, Rng};
 use madsim::runtime::{Handle, Runtime};
 use seshat_chaos::scenario::{self, Check, Fault, Scenario};
+use seshat_core::config::FollowerRequests;
 use seshat_core::storage::{inspect, Store};
 use seshat_core::{GroupId, NodeId, PlantedBug, StateRole};
 use seshat_runtime_tokio::wait::{wait_until, wait_until_with};
@@ -49,6 +50,10 @@ pub struct RunOptions {
     /// it); `None` lets the seed choose, from 1 (no pipelining) to
     /// [`PIPELINE_DEPTH_MAX`].
     pub pipeline_depth_max: Option<usize>,
+    /// Whether followers forward data commands to the leader (`cluster.follower_requests =
+    /// "forward"`) instead of answering `MOVED`; the clients then stay on whatever node they
+    /// connected to.
+    pub forward: bool,
 }
 
 /// The deepest pipeline a seed may choose.
@@ -61,6 +66,7 @@ impl Default for RunOptions {
             clients: 4,
             keys: 5,
             pipeline_depth_max: None,
+            forward: false,
         }
     }
 }
@@ -107,8 +113,9 @@ impl Report {
         let depth = options
             .pipeline_depth_max
             .map_or(String::new(), |depth| format!(" --depth {depth}"));
+        let forward = if options.forward { " --forward" } else { "" };
         format!(
-            "scripts/sim.sh run --scenario {} --seed {}{bug}{depth}",
+            "scripts/sim.sh run --scenario {} --seed {}{bug}{depth}{forward}",
             self.scenario, self.seed
         )
     }
@@ -276,6 +283,11 @@ async fn play(scenario: Scenario, seed: u64, options: RunOptions) -> Report {
         clock_offset_max: scenario.clocks.offset_max,
         drift_ppm_max: scenario.clocks.drift_ppm_max,
         planted_bug: options.planted_bug,
+        follower_requests: if options.forward {
+            FollowerRequests::Forward
+        } else {
+            FollowerRequests::Moved
+        },
         snapshot_interval_entries: scenario
             .snapshot_interval_entries
             .unwrap_or(ClusterOptions::default().snapshot_interval_entries),

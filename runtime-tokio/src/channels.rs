@@ -6,7 +6,9 @@
 //! depend on them and not on one another.
 
 use seshat_core::snapshot::{SnapshotId, SnapshotSource};
-use seshat_core::{eraftpb, ClientId, GroupId, GroupStatus, NodeId, Reply, Request, RequestId};
+use seshat_core::{
+    eraftpb, ClientId, ForwardedRequest, GroupId, GroupStatus, NodeId, Reply, Request, RequestId,
+};
 use tokio::sync::oneshot;
 
 /// A client request on its way to the driver, with the channel its reply goes back on.
@@ -67,6 +69,29 @@ pub enum Event {
         /// Its advertised internal address.
         addr: String,
     },
+    /// A follower forwarded a client's command to this node; `reply` takes the answer.
+    Forwarded {
+        /// The request, as the follower sent it.
+        request: ForwardedRequest,
+        /// The forwarding stream waiting for the answer.
+        reply: oneshot::Sender<Reply>,
+    },
+    /// The leader answered a command this node forwarded.
+    ForwardReply {
+        /// The connection on this node that sent it.
+        client: ClientId,
+        /// Its number on that connection.
+        id: RequestId,
+        /// The leader's answer.
+        reply: Reply,
+    },
+    /// The forwarding stream of `generation` to `peer` broke, or could not take a forward.
+    ForwardFailed {
+        /// The leader the stream went to.
+        peer: NodeId,
+        /// The stream's link generation.
+        generation: u64,
+    },
     /// A snapshot this node streamed to `to` arrived whole (`delivered`) or did not.
     SnapshotSent {
         /// The Raft group the snapshot was of.
@@ -87,6 +112,11 @@ pub trait PeerSender: Send {
     /// Makes sure messages to `id` go to `addr` (a member that joined, or one that announced
     /// itself); a peer already known keeps its link.
     fn ensure_peer(&mut self, id: NodeId, addr: &str);
+
+    /// Queues a forwarded command for `to`, behind every earlier one (one ordered stream per
+    /// link generation). Answers come back as [`Event::ForwardReply`], a broken stream (or a
+    /// full queue) as [`Event::ForwardFailed`].
+    fn forward(&mut self, to: NodeId, request: ForwardedRequest);
 
     /// Streams a snapshot to `to`: `message`, then `source`'s chunks. The outcome comes back
     /// as [`Event::SnapshotSent`].

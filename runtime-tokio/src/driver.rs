@@ -167,6 +167,25 @@ impl<P: PeerSender, D: Disk> Driver<P, D> {
                 to,
                 delivered,
             } => self.node.handle_snapshot_sent(now, group, to, delivered),
+            Event::Forwarded { request, reply } => {
+                // The core drops a forward it cannot key, or one already in flight under the
+                // same key: those are answered here, so no stream waits forever.
+                match request.client_on_leader() {
+                    Some(client) if !self.waiting.contains_key(&(client, request.id)) => {
+                        self.waiting.insert((client, request.id), reply);
+                        self.node.handle_forwarded(now, request);
+                    }
+                    _ => {
+                        let _ = reply.send(Reply::error("ERR forwarded request refused"));
+                    }
+                }
+            }
+            Event::ForwardReply { client, id, reply } => {
+                self.node.handle_forward_reply(now, client, id, reply);
+            }
+            Event::ForwardFailed { peer, generation } => {
+                self.node.handle_forward_failed(now, peer, generation);
+            }
         }
     }
 
@@ -188,6 +207,7 @@ impl<P: PeerSender, D: Disk> Driver<P, D> {
                     source,
                 } => self.peers.send_snapshot(to, group, message, source),
                 Output::Persist(batch) => self.disk.submit(batch),
+                Output::Forward { to, request } => self.peers.forward(to, request),
                 Output::Reply { client, id, reply } => {
                     if let Some(waiting) = self.waiting.remove(&(client, id)) {
                         // The connection may have closed meanwhile: nothing to do then.
@@ -198,9 +218,15 @@ impl<P: PeerSender, D: Disk> Driver<P, D> {
                     // KEYS may visit a million keys: on a blocking thread, so the event loop
                     // goes on ticking and heartbeating meanwhile.
                     if let Some(waiting) = self.waiting.remove(&(client, id)) {
+                        #[cfg(not(madsim))]
                         tokio::task::spawn_blocking(move || {
                             let _ = waiting.send(read.serve());
                         });
+                        // The simulator has no blocking threads (madsim forbids them): the
+                        // read is served in place, on its fixed view, which keeps runs
+                        // deterministic.
+                        #[cfg(madsim)]
+                        let _ = waiting.send(read.serve());
                     }
                 }
             }

@@ -7,6 +7,7 @@
 //! - [`clock`]: the clocks the core reads, exact on a server and skewed in the simulator.
 //! - [`store`]: RocksDB behind the core's `Store` trait, and the group-commit writer.
 //! - [`transport`]: the internal gRPC service and the per-peer streams.
+//! - [`forward`]: follower forwarding's streams (`cluster.follower_requests = "forward"`).
 //! - [`listener`] and [`connection`]: the Redis-facing edge.
 //! - [`server`]: all of it assembled for one node.
 //! - [`admin`]: membership changes and leadership transfer, as an operator (or a joining
@@ -20,6 +21,7 @@ pub mod clock;
 pub mod connection;
 pub mod driver;
 mod error;
+pub mod forward;
 pub use error::{Error, Result};
 pub mod listener;
 pub mod server;

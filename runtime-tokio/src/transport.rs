@@ -15,13 +15,14 @@ use std::time::Duration;
 use protobuf::Message as _;
 use seshat_core::membership::MembershipChange;
 use seshat_core::snapshot::{SnapshotId, SnapshotSource, CHUNK_BYTES_MAX};
-use seshat_core::{eraftpb, ClientId, GroupId, NodeId, Reply, RequestId};
+use seshat_core::{eraftpb, ClientId, ForwardedRequest, GroupId, NodeId, Reply, RequestId};
 use seshat_proto::v1::internal_client::InternalClient;
 use seshat_proto::v1::internal_server::Internal;
 pub use seshat_proto::v1::internal_server::InternalServer;
 use seshat_proto::v1::{
-    self, admin_reply, membership_request, AdminReply, MembershipRequest, RaftAck, RaftBatch,
-    RaftEnvelope, SnapshotAck, SnapshotFrame, StatusReply, StatusRequest, TransferLeaderRequest,
+    self, admin_reply, membership_request, AdminReply, ForwardRequest, MembershipRequest, RaftAck,
+    RaftBatch, RaftEnvelope, SnapshotAck, SnapshotFrame, StatusReply, StatusRequest,
+    TransferLeaderRequest,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -31,6 +32,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::channels::{Call, Event, NodeStatus, PeerSender};
 use crate::error::{Error, Result};
+use crate::forward::{ForwardLink, FORWARD_QUEUE_MAX};
 
 /// Messages queued for one peer at most; more are dropped.
 pub const PEER_QUEUE_MAX: usize = 4096;
@@ -99,6 +101,23 @@ impl InternalService {
 
 #[tonic::async_trait]
 impl Internal for InternalService {
+    type ForwardStream = ReceiverStream<crate::forward::ReplyItem>;
+
+    /// A follower's forwarded commands: each goes to the driver in the order it arrived (the
+    /// node checks it), each answer back as it comes.
+    async fn forward(
+        &self,
+        request: Request<Streaming<ForwardRequest>>,
+    ) -> Result<Response<Self::ForwardStream>, Status> {
+        let (replies, stream) = crate::forward::reply_stream();
+        tokio::spawn(crate::forward::serve_forwards(
+            request.into_inner(),
+            self.events.clone(),
+            replies,
+        ));
+        Ok(Response::new(stream))
+    }
+
     async fn raft(
         &self,
         request: Request<Streaming<RaftBatch>>,
@@ -266,6 +285,8 @@ pub struct Peers {
     /// This node's advertised internal address, sent with every stream.
     my_addr: String,
     queues: BTreeMap<NodeId, mpsc::Sender<(GroupId, eraftpb::Message)>>,
+    /// Forwarded commands for each peer, started with its Raft link.
+    forwards: BTreeMap<NodeId, mpsc::Sender<ForwardedRequest>>,
     addrs: BTreeMap<NodeId, String>,
     rpc_timeout: Duration,
     events: mpsc::Sender<Event>,
@@ -286,6 +307,7 @@ impl Peers {
             me,
             my_addr,
             queues: BTreeMap::new(),
+            forwards: BTreeMap::new(),
             addrs: BTreeMap::new(),
             rpc_timeout,
             events,
@@ -321,6 +343,38 @@ impl PeerSender for Peers {
             events: self.events.clone(),
         };
         tokio::spawn(link.run(messages));
+        let (forwards, queued) = mpsc::channel(FORWARD_QUEUE_MAX);
+        self.forwards.insert(id, forwards);
+        let link = ForwardLink {
+            me: self.me,
+            peer: id,
+            addr: addr.to_owned(),
+            rpc_timeout: self.rpc_timeout,
+            events: self.events.clone(),
+        };
+        tokio::spawn(link.run(queued));
+    }
+
+    fn forward(&mut self, to: NodeId, request: ForwardedRequest) {
+        let generation = request.link.generation;
+        let queued = match self.forwards.get(&to) {
+            Some(queue) => queue.try_send(request).is_ok(),
+            None => false,
+        };
+        if !queued {
+            // Dropping one forward and sending the next would reorder its connection: the
+            // whole link counts as broken, and the node answers what was on it.
+            tracing::warn!(%to, generation, "forwarding queue full or no address; link broken");
+            let events = self.events.clone();
+            tokio::spawn(async move {
+                let _ = events
+                    .send(Event::ForwardFailed {
+                        peer: to,
+                        generation,
+                    })
+                    .await;
+            });
+        }
     }
 
     fn send(&mut self, to: NodeId, group: GroupId, message: eraftpb::Message) {
@@ -459,7 +513,7 @@ async fn stream_snapshot(
 }
 
 /// Opens a channel to a peer's internal address.
-async fn connect(
+pub(crate) async fn connect(
     addr: &str,
     rpc_timeout: Duration,
 ) -> Result<InternalClient<tonic::transport::Channel>, tonic::transport::Error> {

@@ -100,6 +100,13 @@ impl Cluster {
     /// Starts `n` nodes bootstrapping one cluster, with `raft` added to each node's `[raft]`
     /// section (for example `snapshot_interval_entries = 200`).
     pub fn start_with(n: u64, raft: &str) -> Cluster {
+        Cluster::start_configured(n, "", raft)
+    }
+
+    /// Starts `n` nodes bootstrapping one cluster, with `cluster` added to each node's
+    /// `[cluster]` section (for example `follower_requests = "forward"`) and `raft` to its
+    /// `[raft]` section.
+    pub fn start_configured(n: u64, cluster: &str, raft: &str) -> Cluster {
         let turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let bin = seshat_bin();
         let dir = tempfile::tempdir().expect("temp dir");
@@ -127,7 +134,7 @@ impl Cluster {
                  internal_addr = \"127.0.0.1:{internal}\"\ndata_dir = \"{}\"\n\
                  advertise_addr = \"127.0.0.1:{internal}\"\n\
                  advertise_client_addr = \"127.0.0.1:{client}\"\n\n\
-                 [cluster]\nbootstrap = true\ninitial_members = [{}]\n\n\
+                 [cluster]\nbootstrap = true\ninitial_members = [{}]\n{cluster}\n\n\
                  [raft]\nheartbeat_interval_ms = 100\nelection_timeout_min_ms = 500\n\
                  election_timeout_max_ms = 1000\n{raft}\n\n[limits]\n\
                  request_timeout_secs = {REQUEST_TIMEOUT_SECS}\n",

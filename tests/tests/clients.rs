@@ -24,9 +24,10 @@
 //! - stdout `verified acked=N writes_tried=N`: every acknowledged write read back;
 //! - exit status 0; a failure prints `error: ...` on stderr and exits 1.
 //!
-//! Followers do not forward yet, so a plain client must talk to the leader, and after the
-//! leader dies it recovers only when that node runs and leads again. A later change adds a
-//! mode in which followers forward; its tests go at the end of this file (see there).
+//! With the default `cluster.follower_requests = "moved"` a plain client must talk to the
+//! leader, and after the leader dies it recovers only when that node runs and leads again.
+//! With `"forward"` a plain client connected only to a follower works, and recovers by itself
+//! when the leader dies; those tests are at the end of this file.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -84,6 +85,10 @@ enum Connect {
     Follower,
     /// The leader, for plain clients.
     Leader,
+    /// A follower of a cluster whose followers forward (`follower_requests = "forward"`), for
+    /// plain clients: the only node they know. When the leader dies, either survivor may be
+    /// elected, this one too (it then serves the client itself).
+    ForwardingFollower,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -182,15 +187,6 @@ fn check_rust(kind: RustKind, connect: Connect, recovery: Recovery) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Plain clients on any node: not yet.
-//
-// Once followers can forward (the issue "Any client, any node", a later item), each plain
-// client above gets a second test here: connected to a *follower*, it runs the same workload,
-// the leader is killed, and it must recover by itself (`Recovery::ByItself`) without its node
-// ever leading. Until that mode exists a plain client on a follower gets `MOVED` for every
-// keyed command, so there is nothing honest to test yet.
-
-// ---------------------------------------------------------------------------------------
 // The harness
 
 /// The workspace root.
@@ -250,14 +246,20 @@ fn check_client(
     recovery: Recovery,
     start: impl FnOnce(String) -> Driven,
 ) {
-    let mut cluster = Cluster::start(3);
+    let mut cluster = match connect {
+        Connect::ForwardingFollower => {
+            Cluster::start_configured(3, "follower_requests = \"forward\"", "")
+        }
+        Connect::Follower | Connect::Leader => Cluster::start(3),
+    };
     // Clusters take turns (the harness runs one at a time): time this one's run alone.
     let began = Instant::now();
     let leader = cluster.wait_for_leader(STARTUP);
     let node = match connect {
-        Connect::Follower => (leader + 1) % 3,
+        Connect::Follower | Connect::ForwardingFollower => (leader + 1) % 3,
         Connect::Leader => leader,
     };
+
     let addr = format!("127.0.0.1:{}", cluster.nodes[node].client_port);
     let mut client = start(addr);
     let ready = client.expect_line("ready", READY_WITHIN, &cluster);
@@ -808,4 +810,32 @@ fn rust_workload(
     )?;
     say(format!("verified acked={} writes_tried={i}", acked.len()));
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Plain clients on a forwarding follower (`cluster.follower_requests = "forward"`)
+//
+// A plain client connected only to a follower: every command goes through the follower to the
+// leader and back, in the order sent (the basics include a pipeline of interleaved SET/GET that
+// must read its own writes). The leader is killed; the client may see errors during the
+// election but never a wrong value, and must recover by itself without its node leading.
+
+#[test]
+fn redis_py_resp2_client_on_a_forwarding_follower_recovers_from_a_leader_kill_by_itself() {
+    check_program(
+        "python",
+        "forward-resp2",
+        Connect::ForwardingFollower,
+        Recovery::ByItself,
+    );
+}
+
+#[test]
+fn redis_py_resp3_client_on_a_forwarding_follower_recovers_from_a_leader_kill_by_itself() {
+    check_program(
+        "python",
+        "forward-resp3",
+        Connect::ForwardingFollower,
+        Recovery::ByItself,
+    );
 }

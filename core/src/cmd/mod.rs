@@ -333,6 +333,21 @@ impl Call {
         Some(Call { spec, args })
     }
 
+    /// Rebuilds a call a follower forwarded: the internal writes a connection's session makes
+    /// (a transaction's `exec`, `watch`, `unwatch`) as [`Call::from_log`] does, any other
+    /// command parsed and checked against this node's `limits` as if a client had sent it.
+    pub(crate) fn from_forwarded(args: Vec<Bytes>, limits: &CommandLimits) -> Result<Call, Reply> {
+        let is_internal = args.first().is_some_and(|name| {
+            [&b"exec"[..], b"watch", b"unwatch"]
+                .iter()
+                .any(|internal| name.eq_ignore_ascii_case(internal))
+        });
+        if is_internal {
+            return Self::from_log(args).ok_or_else(syntax_error);
+        }
+        Self::parse(args, limits)
+    }
+
     /// The command's spec.
     pub fn spec(&self) -> &'static CommandSpec {
         self.spec

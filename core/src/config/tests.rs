@@ -97,6 +97,26 @@ fn omitted_fields_take_the_spec_defaults() {
     assert_eq!(config.limits.max_value_size_bytes, 65_536);
     assert_eq!(config.raft.snapshot_interval_entries, 10_000);
     assert_eq!(config.request_timeout(), Duration::from_secs(30));
+    assert_eq!(config.follower_requests(), FollowerRequests::Moved);
+}
+
+#[test]
+fn follower_requests_is_moved_or_forward() {
+    let forward = with_bootstrap(
+        "replication_factor = 3",
+        "replication_factor = 3\nfollower_requests = \"forward\"",
+    );
+    let config = Config::from_toml(&forward).unwrap();
+    assert_eq!(config.follower_requests(), FollowerRequests::Forward);
+    let moved = forward.replace("\"forward\"", "\"moved\"");
+    assert_eq!(
+        Config::from_toml(&moved).unwrap().follower_requests(),
+        FollowerRequests::Moved
+    );
+    assert_eq!(
+        error_of(&forward.replace("\"forward\"", "\"proxy\"")),
+        "cluster.follower_requests: must be \"moved\" or \"forward\", not \"proxy\""
+    );
 }
 
 #[test]

@@ -162,6 +162,17 @@ impl Group {
         (leader != INVALID_ID).then_some(NodeId(leader))
     }
 
+    /// The term this node is in: its own as leader, its leader's as follower.
+    pub(crate) fn term(&self) -> u64 {
+        self.raw.raft.term
+    }
+
+    /// Whether `node` is a voter or learner of the group's configuration (either half of a
+    /// joint one).
+    pub(crate) fn is_member(&self, node: NodeId) -> bool {
+        crate::membership::is_member(self.raw.store().conf_state(), node)
+    }
+
     /// The state machine.
     pub(crate) fn machine(&self) -> &Machine {
         &self.machine

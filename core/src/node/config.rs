@@ -27,6 +27,12 @@ pub struct NodeConfig {
     /// The longest value a write may leave, bytes (`limits.max_value_size_bytes`); it must be
     /// the same on every node, since applying checks it.
     pub value_bytes_max: usize,
+    /// The longest key a client may send, bytes (`limits.max_key_size_bytes`); a leader checks
+    /// forwarded commands against it.
+    pub key_bytes_max: usize,
+    /// What this node does with a data command it cannot serve as a follower
+    /// (`cluster.follower_requests`).
+    pub follower_requests: crate::config::FollowerRequests,
     /// Length of one Raft tick.
     pub tick_interval: Duration,
     /// Ticks between leader heartbeats.
@@ -103,6 +109,8 @@ impl NodeConfig {
             peer_client_addrs,
             data_groups: 1,
             value_bytes_max: config.limits.max_value_size_bytes as usize,
+            key_bytes_max: config.limits.max_key_size_bytes as usize,
+            follower_requests: config.follower_requests(),
             tick_interval,
             heartbeat_ticks,
             election_ticks_min,

@@ -42,6 +42,8 @@ pub struct ClusterOptions {
     /// Whether a snapshot transfer may break off halfway (one in three), as a stream does
     /// when the connection drops.
     pub snapshot_interruptions: bool,
+    /// What followers do with data commands (`cluster.follower_requests`).
+    pub follower_requests: crate::config::FollowerRequests,
 }
 
 impl ClusterOptions {
@@ -56,6 +58,7 @@ impl ClusterOptions {
             config_names_client_addrs: true,
             snapshot_interval_entries: 10_000,
             snapshot_interruptions: false,
+            follower_requests: crate::config::FollowerRequests::Moved,
         }
     }
 }
@@ -64,6 +67,37 @@ impl ClusterOptions {
 const SNAPSHOT_TRANSFER_TIME: Duration = Duration::from_millis(20);
 /// Chunk size in the harness: small, so that every transfer has several.
 const SNAPSHOT_CHUNK_BYTES: usize = 256;
+
+/// Delay of one message on a forwarding stream; a stream keeps its order.
+const FORWARD_DELAY: Duration = Duration::from_millis(2);
+/// How long a forwarding stream whose link was cut, or whose peer crashed, takes to fail, as
+/// HTTP/2 keepalive notices a dead connection.
+const FORWARD_BREAK_TIME: Duration = Duration::from_millis(500);
+
+/// Something on a forwarding stream (`cluster.follower_requests = "forward"`).
+#[derive(Debug)]
+enum Forwarding {
+    /// A follower's forward, on its way to the leader.
+    Request {
+        to: NodeId,
+        request: crate::ForwardedRequest,
+    },
+    /// The leader's answer, on its way back.
+    Reply {
+        from: NodeId,
+        to: NodeId,
+        client: ClientId,
+        id: RequestId,
+        generation: u64,
+        reply: Reply,
+    },
+    /// The stream of `generation` from `follower` to `leader` broke.
+    Broken {
+        follower: NodeId,
+        leader: NodeId,
+        generation: u64,
+    },
+}
 
 /// A snapshot on its way from one node to another.
 struct Transfer {
@@ -114,6 +148,15 @@ pub struct Cluster {
     network: Network,
     replies: BTreeMap<RequestHandle, (Reply, Instant)>,
     transfers: VecDeque<Transfer>,
+    /// Forwarding traffic by delivery time, then a sequence number: one stream's messages
+    /// never overtake each other.
+    forwarding: BTreeMap<(Instant, u64), Forwarding>,
+    forwarding_sent: u64,
+    /// When the last message queued on each stream (sender, receiver) arrives.
+    stream_last: BTreeMap<(NodeId, NodeId), Instant>,
+    /// Forwards a leader is running: (leader, its client id, request) -> (follower,
+    /// generation), so the answer goes back on the stream the request came on.
+    relays: BTreeMap<(NodeId, ClientId, RequestId), (NodeId, u64)>,
     clients_started: u64,
     /// Requests sent on each connection from [`Cluster::connect`].
     requests_sent: BTreeMap<ClientId, u64>,
@@ -139,6 +182,8 @@ impl Cluster {
             };
             let config = NodeConfig {
                 value_bytes_max: 65_536,
+                key_bytes_max: 256,
+                follower_requests: options.follower_requests,
                 id,
                 client_addr: client_addr(id),
                 internal_addr: format!("node{}:7379", id.0),
@@ -182,6 +227,10 @@ impl Cluster {
             network,
             replies: BTreeMap::new(),
             transfers: VecDeque::new(),
+            forwarding: BTreeMap::new(),
+            forwarding_sent: 0,
+            stream_last: BTreeMap::new(),
+            relays: BTreeMap::new(),
             clients_started: 0,
             requests_sent: BTreeMap::new(),
             trace: FNV_OFFSET,
@@ -243,6 +292,7 @@ impl Cluster {
                 self.network.block(b, a);
             }
         }
+        self.break_forwarding_streams();
     }
 
     /// Cuts `node` off from every other node, both ways.
@@ -254,6 +304,7 @@ impl Cluster {
     /// Cuts one direction only: `from` can no longer reach `to`.
     pub fn cut_one_way(&mut self, from: NodeId, to: NodeId) {
         self.network.block(from, to);
+        self.break_forwarding_streams();
     }
 
     /// Restores every link.
@@ -299,6 +350,7 @@ impl Cluster {
         let member = self.members.get_mut(&node).expect("known node");
         member.node = None;
         member.persisting.clear();
+        self.break_forwarding_streams();
     }
 
     /// Starts a crashed node again from its store.
@@ -330,6 +382,28 @@ impl Cluster {
         live.handle_message(at(now), group, message);
         self.events += 1;
         self.drain(node)
+    }
+
+    /// Hands `request` to `node` (which must be running) as if a follower had forwarded it,
+    /// unchecked: the way a broken or hostile peer's forward reaches a leader. The answer is
+    /// kept under the returned handle, not sent to any follower.
+    pub fn inject_forwarded(
+        &mut self,
+        node: NodeId,
+        request: crate::ForwardedRequest,
+    ) -> RequestHandle {
+        let handle = RequestHandle {
+            node,
+            client: request.client_on_leader().expect("ids that fit"),
+            id: request.id,
+        };
+        let now = self.now;
+        let target = self.members.get_mut(&node).expect("known node");
+        let live = target.node.as_mut().expect("forwards go to running nodes");
+        live.handle_forwarded(at(now), request);
+        self.events += 1;
+        self.drain(node);
+        handle
     }
 
     /// Sends a client request to `node` (which must be running).
@@ -366,6 +440,14 @@ impl Cluster {
         request: Request,
         within: Duration,
     ) -> Option<Reply> {
+        let handle = self.send_on(node, client, request);
+        self.run_until(within, |cluster| cluster.reply(handle).is_some());
+        self.reply(handle).cloned()
+    }
+
+    /// Sends a request on `client`'s connection (from [`Cluster::connect`]) without waiting
+    /// for its reply: several in a row pipeline them.
+    pub fn send_on(&mut self, node: NodeId, client: ClientId, request: Request) -> RequestHandle {
         let sent = self
             .requests_sent
             .get_mut(&client)
@@ -382,8 +464,7 @@ impl Cluster {
         live.handle_request(at(now), client, handle.id, request);
         self.events += 1;
         self.drain(node);
-        self.run_until(within, |cluster| cluster.reply(handle).is_some());
-        self.reply(handle).cloned()
+        handle
     }
 
     /// Sends `requests` to `node` on one connection, back to back, as a pipelining client
@@ -541,6 +622,14 @@ impl Cluster {
             self.drain(envelope.to);
         }
 
+        while let Some(entry) = self.forwarding.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let message = entry.remove();
+            self.deliver_forwarding(message);
+        }
+
         while self.transfers.front().is_some_and(|t| t.arrives_at <= now) {
             let transfer = self.transfers.pop_front().expect("checked above");
             self.deliver_snapshot(transfer);
@@ -625,8 +714,123 @@ impl Cluster {
         }
     }
 
+    /// Queues forwarding traffic `after` from now; requests and answers between two nodes
+    /// stay behind what was queued before them (one ordered stream per pair of nodes).
+    fn queue_forwarding(&mut self, after: Duration, message: Forwarding) {
+        let mut at = self.now + after;
+        let stream = match &message {
+            Forwarding::Request { to, request } => Some((request.from, *to)),
+            Forwarding::Reply { from, to, .. } => Some((*from, *to)),
+            Forwarding::Broken { .. } => None,
+        };
+        if let Some(stream) = stream {
+            let last = self.stream_last.entry(stream).or_insert(at);
+            at = at.max(*last);
+            *last = at;
+        }
+        self.forwarding_sent += 1;
+        self.forwarding.insert((at, self.forwarding_sent), message);
+    }
+
+    /// Fails, after [`FORWARD_BREAK_TIME`], every forward a leader is running whose stream
+    /// crosses a cut link or ends at a crashed node.
+    fn break_forwarding_streams(&mut self) {
+        let mut broken = std::collections::BTreeSet::new();
+        for (&(leader, _, _), &(follower, generation)) in &self.relays {
+            let down = |id: &NodeId| self.members[id].node.is_none();
+            if self.network.is_blocked(follower, leader)
+                || self.network.is_blocked(leader, follower)
+                || down(&leader)
+                || down(&follower)
+            {
+                broken.insert((follower, leader, generation));
+            }
+        }
+        self.relays
+            .retain(|&(leader, _, _), (follower, generation)| {
+                !broken.contains(&(*follower, leader, *generation))
+            });
+        for (follower, leader, generation) in broken {
+            self.queue_forwarding(
+                FORWARD_BREAK_TIME,
+                Forwarding::Broken {
+                    follower,
+                    leader,
+                    generation,
+                },
+            );
+        }
+    }
+
+    /// Hands forwarding traffic to its node, or breaks the stream it was on: a cut link or a
+    /// crashed end loses the message and, for the follower, the stream.
+    fn deliver_forwarding(&mut self, message: Forwarding) {
+        let now = at(self.now);
+        let (follower, leader, generation) = match &message {
+            Forwarding::Request { to, request } => (request.from, *to, request.link.generation),
+            Forwarding::Reply {
+                from,
+                to,
+                generation,
+                ..
+            } => (*to, *from, *generation),
+            Forwarding::Broken {
+                follower,
+                leader,
+                generation,
+            } => (*follower, *leader, *generation),
+        };
+        let (sender, receiver) = match &message {
+            Forwarding::Reply { .. } => (leader, follower),
+            _ => (follower, leader),
+        };
+        let lost = self.network.is_blocked(sender, receiver)
+            || self.members[&receiver].node.is_none()
+            || matches!(message, Forwarding::Broken { .. });
+        if lost {
+            if let Some(node) = self
+                .members
+                .get_mut(&follower)
+                .and_then(|m| m.node.as_mut())
+            {
+                node.handle_forward_failed(now, leader, generation);
+                self.events += 1;
+                self.drain(follower);
+            }
+            return;
+        }
+        match message {
+            Forwarding::Request { to, request } => {
+                let client = request.client_on_leader().expect("harness ids fit");
+                self.relays
+                    .insert((to, client, request.id), (request.from, generation));
+                let node = self.members.get_mut(&to).and_then(|m| m.node.as_mut());
+                node.expect("checked above").handle_forwarded(now, request);
+                self.events += 1;
+                self.drain(to);
+            }
+            Forwarding::Reply {
+                to,
+                client,
+                id,
+                reply,
+                ..
+            } => {
+                let node = self.members.get_mut(&to).and_then(|m| m.node.as_mut());
+                node.expect("checked above")
+                    .handle_forward_reply(now, client, id, reply);
+                self.events += 1;
+                self.drain(to);
+            }
+            Forwarding::Broken { .. } => unreachable!("lost above"),
+        }
+    }
+
     fn next_event(&self) -> Option<Instant> {
         let mut next = self.network.next_delivery();
+        if let Some(((at, _), _)) = self.forwarding.first_key_value() {
+            next = Some(next.map_or(*at, |n| n.min(*at)));
+        }
         if let Some(transfer) = self.transfers.front() {
             next = Some(next.map_or(transfer.arrives_at, |n| n.min(transfer.arrives_at)));
         }
@@ -664,7 +868,9 @@ impl Cluster {
                 output => output,
             };
             match &output {
-                Output::Send { .. } | Output::SendSnapshot { .. } => counts.sent += 1,
+                Output::Send { .. } | Output::SendSnapshot { .. } | Output::Forward { .. } => {
+                    counts.sent += 1
+                }
                 Output::Persist(_) => counts.persisted += 1,
                 Output::Reply { .. } => counts.replied += 1,
                 Output::ServeRead { .. } => unreachable!("served above"),
@@ -718,6 +924,49 @@ impl Cluster {
                     member
                         .persisting
                         .push_back(((now + latency).max(after), batch));
+                }
+                Output::Forward { to, request } => {
+                    self.trace = fnv(self.trace, format!("{to:?}{request:?}").as_bytes());
+                    self.queue_forwarding(FORWARD_DELAY, Forwarding::Request { to, request });
+                }
+                Output::Reply {
+                    client,
+                    id: request,
+                    reply,
+                } if client.forwarded_from().is_some() => {
+                    self.trace = fnv(
+                        self.trace,
+                        format!("{client:?}{request:?}{reply:?}").as_bytes(),
+                    );
+                    let (follower_client, generation, follower) =
+                        match self.relays.remove(&(id, client, request)) {
+                            Some((follower, generation)) => {
+                                let origin = client.forwarded_from().expect("checked above");
+                                (origin.1, generation, follower)
+                            }
+                            // The stream broke already, and the answer is lost with it, or the
+                            // request was injected: it is kept for the test.
+                            None => {
+                                let handle = RequestHandle {
+                                    node: id,
+                                    client,
+                                    id: request,
+                                };
+                                self.replies.insert(handle, (reply, now));
+                                continue;
+                            }
+                        };
+                    self.queue_forwarding(
+                        FORWARD_DELAY,
+                        Forwarding::Reply {
+                            from: id,
+                            to: follower,
+                            client: follower_client,
+                            id: request,
+                            generation,
+                            reply,
+                        },
+                    );
                 }
                 Output::Reply {
                     client,

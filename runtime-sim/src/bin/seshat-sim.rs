@@ -1,14 +1,16 @@
 //! `seshat-sim`: runs one scenario with one seed, or sweeps many seeds.
 //!
 //! ```text
-//! seshat-sim run   --scenario leader-failure --seed 1734 [--plant ack-before-commit] [--depth 8]
-//! seshat-sim sweep [--scenario NAME] [--seeds 1000] [--first 0] [--plant BUG] [--depth N]
+//! seshat-sim run   --scenario leader-failure --seed 1734 [--plant ack-before-commit] [--depth 8] [--forward]
+//! seshat-sim sweep [--scenario NAME] [--seeds 1000] [--first 0] [--plant BUG] [--depth N] [--forward]
 //! seshat-sim list
 //! ```
 //! Build it with `--cfg madsim`; `scripts/sim.sh` does. `RUST_LOG=debug` shows the nodes' logs;
 //! `SESHAT_SIM_OPS=1` prints every client operation of a run; `SESHAT_SIM_FAILURE_LINES=N`
 //! shows up to N lines of each failure (60 by default). `--depth N` makes every run's
 //! clients pipeline up to N requests per connection instead of letting the seed choose.
+//! `--forward` sets `cluster.follower_requests = "forward"` on every node: followers pass
+//! the clients' data commands to the leader instead of answering `MOVED`.
 
 #[cfg(not(madsim))]
 fn main() {
@@ -47,6 +49,7 @@ mod sim {
             options.pipeline_depth_max =
                 Some(depth.unwrap_or_else(|| fail("--depth needs a number from 1")));
         }
+        options.forward = args.iter().any(|a| a == "--forward");
         if let Some(name) = flag("--plant") {
             options.planted_bug =
                 Some(bug_by_name(&name).unwrap_or_else(|| fail(&format!("no planted bug {name}"))));
@@ -107,7 +110,7 @@ mod sim {
                 }
                 std::process::exit(i32::from(failed));
             }
-            _ => fail("usage: seshat-sim list | run --scenario NAME --seed N [--plant BUG] [--depth N] | sweep [--scenario NAME] [--seeds N] [--first N] [--plant BUG] [--depth N]"),
+            _ => fail("usage: seshat-sim list | run --scenario NAME --seed N [--plant BUG] [--depth N] [--forward] | sweep [--scenario NAME] [--seeds N] [--first N] [--plant BUG] [--depth N] [--forward]"),
         }
     }
 

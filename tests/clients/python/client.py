@@ -3,6 +3,9 @@
     python client.py cluster HOST:PORT       RedisCluster, seeded with one node (any node)
     python client.py plain-resp2 HOST:PORT   Redis(protocol=2), pointed at the leader
     python client.py plain-resp3 HOST:PORT   Redis(protocol=3), pointed at the leader
+    python client.py forward-resp2 HOST:PORT Redis(protocol=2), pointed only at a follower of a
+                                             cluster whose followers forward
+    python client.py forward-resp3 HOST:PORT the same over RESP3
 
 The line protocol shared by every client program (tests/tests/clients.rs documents it):
 the program checks SET/GET/DEL/MGET and pipelines, prints `ready`, then writes one key every
@@ -54,7 +57,7 @@ def connect(mode, addr):
     common = dict(socket_timeout=5, socket_connect_timeout=2, decode_responses=True)
     if mode == "cluster":
         return RedisCluster(startup_nodes=[ClusterNode(host, port)], retry=retry, **common)
-    protocol = {"plain-resp2": 2, "plain-resp3": 3}[mode]
+    protocol = {"plain-resp2": 2, "plain-resp3": 3, "forward-resp2": 2, "forward-resp3": 3}[mode]
     return redis.Redis(
         host=host,
         port=port,
@@ -98,12 +101,39 @@ def basics(client, mode, acked):
     acked["py:counter"] = "1"
 
     if mode != "cluster":
+        # A pipeline that reads its own writes: interleaved SET/GET of one key, which must
+        # take effect in the order sent (through a forwarding follower too).
+        pipe = client.pipeline(transaction=False)
+        for i in range(20):
+            pipe.set("py:own", str(i))
+            pipe.get("py:own")
+        expect("SET/GET pipeline", pipe.execute(), [r for i in range(20) for r in (True, str(i))])
+        acked["py:own"] = "19"
+
         # MULTI/EXEC, as a plain client's pipeline(transaction=True) sends it.
         tx = client.pipeline(transaction=True)
         tx.set("{py}:tx", "in-tx").incr("py:counter").get("{py}:tx")
         expect("MULTI/EXEC", tx.execute(), [True, 2, "in-tx"])
         acked["{py}:tx"] = "in-tx"
         acked["py:counter"] = "2"
+
+
+def write_and_read(client, key, value):
+    """SET then GET of a fresh key in one pipeline. Raises the SET's error if it failed (the
+    write is then not acknowledged); fails the run if the GET read a wrong value."""
+    pipe = client.pipeline(transaction=False)
+    pipe.set(key, value)
+    pipe.get(key)
+    written, read = pipe.execute(raise_on_error=False)
+    if isinstance(read, Exception):
+        pass  # No answer is not a wrong answer.
+    elif written is True and read != value:
+        fail(f"GET {key} right after its acknowledged SET read {read!r}, want {value!r}")
+    elif written is not True and read not in (None, value):
+        fail(f"GET {key} after its failed SET read {read!r}, want None or {value!r}")
+    if isinstance(written, Exception):
+        raise written
+    expect(f"SET {key}", written, True)
 
 
 def main():
@@ -115,7 +145,8 @@ def main():
 
     # The test's signals arrive on stdin while the main thread writes.
     signals = {}
-    wanted = ["killed"] if mode == "cluster" else ["killed", "back"]
+    by_itself = mode == "cluster" or mode.startswith("forward-")
+    wanted = ["killed"] if by_itself else ["killed", "back"]
 
     def listen():
         for line in sys.stdin:
@@ -138,7 +169,10 @@ def main():
         key, value = f"py:w:{i}", str(i)
         i += 1
         try:
-            client.set(key, value)
+            if mode.startswith("forward-"):
+                write_and_read(client, key, value)
+            else:
+                client.set(key, value)
         except Exception as error:  # the library gave up on this write: not acknowledged
             name = type(error).__name__
             if name not in errors:
