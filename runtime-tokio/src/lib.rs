@@ -8,6 +8,7 @@
 //! - [`store`]: RocksDB behind the core's `Store` trait, and the group-commit writer.
 //! - [`transport`]: the internal gRPC service and the per-peer streams.
 //! - [`listener`] and [`connection`]: the Redis-facing edge.
+//! - [`process`]: the counters and process facts INFO reports, handed to the core as values.
 //! - [`server`]: all of it assembled for one node.
 //! - [`admin`]: membership changes and leadership transfer, as an operator (or a joining
 //!   node) makes them.
@@ -22,6 +23,7 @@ pub mod driver;
 mod error;
 pub use error::{Error, Result};
 pub mod listener;
+pub mod process;
 pub mod server;
 pub mod store;
 pub mod transport;
