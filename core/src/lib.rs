@@ -41,7 +41,7 @@
 //! state, as a linearizable read, or as a replicated write). Parsing, routing by first key,
 //! `COMMAND` and `COMMAND GETKEYS` all read it. A [`Session`](session::Session) per connection
 //! parses each command into a [`Call`], answers the connection commands (PING, HELLO, CLIENT,
-//! COMMAND, CONFIG GET) itself and forwards the rest as a [`Request`]. A write's log entry is
+//! COMMAND, CONFIG HELP) itself and forwards the rest as a [`Request`]. A write's log entry is
 //! its arguments; every replica applies them through the same spec.
 //!
 //! # Where the core touches the disk
@@ -77,6 +77,7 @@ mod request;
 pub mod resp;
 pub mod session;
 pub mod snapshot;
+pub mod stats;
 pub mod storage;
 mod system;
 #[cfg(feature = "testkit")]

@@ -17,6 +17,7 @@ use crate::output::Output;
 use crate::reply::Reply;
 use crate::request::Request;
 use crate::snapshot::SnapshotId;
+use crate::stats::RuntimeStats;
 use crate::storage::{ColumnFamily, DataRange, StateKey, Store, WriteBatch};
 use crate::system::Directory;
 use crate::time::{Instant, Now};
@@ -132,6 +133,17 @@ pub struct Node {
     relayed: forward::Relayed,
     /// Drawn at start: tells this run's forwarding links from an earlier run's.
     link_nonce: u64,
+    /// Wall-clock time of the first input, Unix milliseconds (INFO's `rdb_last_save_time`).
+    started_unix_ms: u64,
+    /// INFO's `run_id`: 40 hex digits drawn from the seeded RNG, so a new one per process
+    /// (the tokio runtime draws a fresh seed at every start) and the same one per seed.
+    run_id: String,
+    /// The runtime's facts as last handed in by [`Node::handle_runtime_stats`].
+    runtime_stats: RuntimeStats,
+    /// The counters when `CONFIG RESETSTAT` last ran; INFO reports what came after.
+    stats_baseline: RuntimeStats,
+    /// The keyspace's `expired_keys` when `CONFIG RESETSTAT` last ran.
+    expired_keys_baseline: u64,
 }
 
 impl Node {
@@ -202,6 +214,9 @@ impl Node {
                 Group::new(&group_config, log, machine, data, applied_index)?,
             );
         }
+        let run_id = (0..5)
+            .map(|_| format!("{:08x}", rand::RngCore::next_u32(&mut seeds)))
+            .collect();
         Ok(Node {
             next_tick_at: now.instant + config.tick_interval,
             config,
@@ -219,6 +234,11 @@ impl Node {
             lanes: forward::Lanes::default(),
             relayed: forward::Relayed::default(),
             link_nonce: rand::RngCore::next_u64(&mut seeds),
+            started_unix_ms: now.unix_ms,
+            run_id,
+            runtime_stats: RuntimeStats::default(),
+            stats_baseline: RuntimeStats::default(),
+            expired_keys_baseline: 0,
         })
     }
 
@@ -327,6 +347,14 @@ impl Node {
         }
         self.drive_all();
         self.after_input();
+    }
+
+    /// Takes in the runtime's facts about the process and its connections, for the next INFO
+    /// or `CONFIG RESETSTAT` (a runtime calls it just before handing in a request for which
+    /// [`Request::reads_runtime_stats`] is true). Changes nothing else.
+    pub fn handle_runtime_stats(&mut self, now: Now, stats: RuntimeStats) {
+        self.advance_clock(now);
+        self.runtime_stats = stats;
     }
 
     /// Answers a client request; the [`Output::Reply`] comes now or later, always exactly once.

@@ -36,6 +36,21 @@ pub enum Request {
     },
 }
 
+impl Request {
+    /// Whether the node needs fresh runtime facts to answer this (INFO, `CONFIG
+    /// RESETSTAT`): a runtime then reads them and calls
+    /// [`Node::handle_runtime_stats`](crate::Node::handle_runtime_stats) first. Reading the
+    /// process's RSS and CPU time costs a few system calls, so only these requests pay it.
+    pub fn reads_runtime_stats(&self) -> bool {
+        match self {
+            Request::Command { call, .. } => {
+                matches!(call.spec().name, "info" | "config|resetstat")
+            }
+            Request::ChangeMembership { .. } | Request::TransferLeader { .. } => false,
+        }
+    }
+}
+
 impl From<Call> for Request {
     /// The command as a request from a runtime that counts no connections.
     fn from(call: Call) -> Request {

@@ -1,5 +1,5 @@
 //! One client connection's state. Commands that need nothing but the connection (PING, HELLO,
-//! CLIENT, COMMAND, CONFIG GET, ...) run here, through their spec; everything that reads or
+//! CLIENT, COMMAND, CONFIG HELP, ...) run here, through their spec; everything that reads or
 //! writes data, or needs the node's state, becomes a [`Request`] for the node.
 
 use bytes::Bytes;
@@ -9,6 +9,7 @@ use crate::cmd::{Call, CommandLimits, Run};
 use crate::ids::ClientId;
 use crate::reply::{Protocol, Reply};
 use crate::request::Request;
+use crate::stats::Accounting;
 
 /// What the runtime does with a command.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,14 +67,27 @@ impl Session {
 
     /// Handles one command's arguments. `connected_clients` is reported by INFO.
     pub fn handle_args(&mut self, args: Vec<Bytes>, connected_clients: u64) -> Action {
+        self.handle_counted(args, connected_clients).0
+    }
+
+    /// [`Session::handle_args`], with what the runtime needs to count the command in INFO's
+    /// commandstats once its reply is known ([`CommandStats::record`]).
+    ///
+    /// [`CommandStats::record`]: crate::stats::CommandStats::record
+    pub fn handle_counted(
+        &mut self,
+        args: Vec<Bytes>,
+        connected_clients: u64,
+    ) -> (Action, Accounting) {
         if self.transaction.is_some() && !ends_queuing(&args) {
-            return transaction::queue(self, args);
+            return (transaction::queue(self, args), Accounting::queued());
         }
-        let call = match Call::parse(args, &self.limits) {
+        let call = match Call::parse_counted(args, &self.limits) {
             Ok(call) => call,
-            Err(reply) => return Action::Reply(reply),
+            Err((reply, accounting)) => return (Action::Reply(reply), accounting),
         };
-        match call.run() {
+        let accounting = Accounting::ran(call.spec());
+        let action = match call.run() {
             Run::Session(run) => run(self, call.args()),
             Run::Container => unreachable!("a container's arity asks for a subcommand"),
             Run::Local { .. } | Run::Read { .. } | Run::Write { .. } => {
@@ -82,7 +96,8 @@ impl Session {
                     connected_clients,
                 })
             }
-        }
+        };
+        (action, accounting)
     }
 }
 
@@ -211,6 +226,45 @@ mod tests {
             reply(&mut s, &["SELECT", "1"]),
             Reply::error("ERR DB index is out of range")
         );
+    }
+
+    #[test]
+    fn commands_are_accounted_as_redis_counts_them() {
+        // Goal: what the runtime counts per command follows Redis's cmdstat rules. Method: run
+        // each kind of command and compare its accounting with one built from its spec.
+        use crate::stats::Accounting;
+        let mut s = session();
+        let spec = |words: &[&str]| call(words).spec();
+        let counted = |s: &mut Session, words: &[&str]| s.handle_counted(args(words), 1).1;
+        assert_eq!(counted(&mut s, &["PING"]), Accounting::ran(spec(&["PING"])));
+        assert_eq!(
+            counted(&mut s, &["GET", "k"]),
+            Accounting::ran(spec(&["GET", "k"]))
+        );
+        assert_eq!(
+            counted(&mut s, &["GET"]),
+            Accounting::rejected(spec(&["GET", "k"]))
+        );
+        let config_get = spec(&["CONFIG", "GET", "x"]);
+        assert_eq!(
+            counted(&mut s, &["CONFIG", "GET"]),
+            Accounting::rejected(config_get)
+        );
+        assert_eq!(counted(&mut s, &["NOPE"]), Accounting::default());
+        assert_eq!(counted(&mut s, &["CONFIG", "NOPE"]), Accounting::default());
+        // A failed argument check ran (Redis finds syntax errors while running).
+        let set = spec(&["SET", "k", "v"]);
+        assert_eq!(
+            counted(&mut s, &["SET", "k", "v", "NX", "XX"]),
+            Accounting::ran(set)
+        );
+        counted(&mut s, &["MULTI"]);
+        assert_eq!(counted(&mut s, &["SET", "k", "v"]), Accounting::queued());
+        assert_eq!(counted(&mut s, &["EXEC"]), Accounting::ran(spec(&["EXEC"])));
+        // Only INFO and CONFIG RESETSTAT make the runtime read its facts.
+        let reads = |words: &[&str]| Request::from(call(words)).reads_runtime_stats();
+        assert!(reads(&["INFO"]) && reads(&["CONFIG", "RESETSTAT"]));
+        assert!(!reads(&["CONFIG", "GET", "x"]) && !reads(&["GET", "k"]));
     }
 
     proptest::proptest! {

@@ -12,9 +12,11 @@ use madsim::net::NetSim;
 use madsim::rand::{thread_rng, Rng};
 use madsim::runtime::{Handle, NodeHandle};
 use seshat_core::config::{Config, FollowerRequests};
+use seshat_core::stats::ProcessInfo;
 use seshat_core::{GroupId, GroupStatus, NodeConfig, NodeId, PlantedBug, StateRole};
 use seshat_runtime_tokio::channels::NodeStatus;
 use seshat_runtime_tokio::clock::{Clock, Skew};
+use seshat_runtime_tokio::process::Probe;
 use seshat_runtime_tokio::server::serve;
 use tokio::sync::watch;
 
@@ -312,6 +314,16 @@ async fn run_node(
     let hostname = node_ip(NodeId(config.node.id)).to_string();
     let mut node_config = NodeConfig::from_config(&config, &hostname, thread_rng().gen());
     node_config.planted_bug = options.planted_bug;
+    // The simulated nodes share one real process: INFO gets the simulation's own facts, not
+    // the host's (the probe reads nothing either; see `Probe::None`).
+    node_config.process = ProcessInfo {
+        process_id: config.node.id as u32,
+        executable: "seshat-sim".to_owned(),
+        os: "madsim".to_owned(),
+        arch_bits: usize::BITS,
+        mem_allocator: "libc".to_owned(),
+        ..ProcessInfo::default()
+    };
     let store = Box::new(disk.clone());
     let fsync_latency = options.fsync_latency.clone();
     let result = serve(
@@ -321,6 +333,7 @@ async fn run_node(
         Clock::skewed(skew),
         move |events| SimWriter::start(disk, events, fsync_latency),
         status,
+        Probe::None,
         std::future::pending(),
     )
     .await;

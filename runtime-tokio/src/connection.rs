@@ -9,12 +9,14 @@ use bytes::BytesMut;
 use seshat_core::cmd::CommandLimits;
 use seshat_core::resp::{encode_reply, DecoderLimits, RequestDecoder};
 use seshat_core::session::{Action, Session};
+use seshat_core::stats::Accounting;
 use seshat_core::{ClientId, Protocol, Reply, RequestId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::channels::Call;
+use crate::process::Counters;
 
 /// Limits applied to every connection.
 #[derive(Clone, Debug)]
@@ -29,11 +31,15 @@ pub struct ConnectionLimits {
 /// never past what the decoder's limits allow.
 const READ_CHUNK_BYTES: usize = 4096;
 
-/// A reply in request order: ready now, or coming from the driver.
+/// A reply in request order: ready now, or coming from the driver; with what INFO's
+/// commandstats need to count it, and when its command was decoded.
 enum Pending {
-    Ready(Reply, Protocol),
-    Waiting(oneshot::Receiver<Reply>, Protocol),
+    Ready(Reply, Protocol, Counted),
+    Waiting(oneshot::Receiver<Reply>, Protocol, Counted),
 }
+
+/// A command's accounting and the instant it was decoded.
+type Counted = (Accounting, tokio::time::Instant);
 
 /// A client connection being served.
 pub struct Connection {
@@ -42,6 +48,7 @@ pub struct Connection {
     calls: mpsc::Sender<Call>,
     limits: ConnectionLimits,
     connected: Arc<AtomicU64>,
+    counters: Arc<Counters>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -53,6 +60,7 @@ impl Connection {
         calls: mpsc::Sender<Call>,
         limits: ConnectionLimits,
         connected: Arc<AtomicU64>,
+        counters: Arc<Counters>,
         shutdown: watch::Receiver<bool>,
     ) -> Connection {
         Connection {
@@ -61,6 +69,7 @@ impl Connection {
             calls,
             limits,
             connected,
+            counters,
             shutdown,
         }
     }
@@ -80,14 +89,16 @@ impl Connection {
                 match decoder.decode(&mut input) {
                     Ok(Some(args)) => {
                         let connected = self.connected.load(Ordering::Relaxed);
-                        let action = session.handle_args(args, connected);
+                        let decoded_at = tokio::time::Instant::now();
+                        let (action, accounting) = session.handle_counted(args, connected);
+                        let counted = (accounting, decoded_at);
                         let protocol = session.protocol();
                         match action {
                             Action::Reply(reply) => {
-                                pending.push_back(Pending::Ready(reply, protocol))
+                                pending.push_back(Pending::Ready(reply, protocol, counted))
                             }
                             Action::Close(reply) => {
-                                pending.push_back(Pending::Ready(reply, protocol));
+                                pending.push_back(Pending::Ready(reply, protocol, counted));
                                 close = true;
                                 break;
                             }
@@ -104,11 +115,12 @@ impl Connection {
                                     pending.push_back(Pending::Ready(
                                         Reply::error("ERR server is shutting down"),
                                         protocol,
+                                        counted,
                                     ));
                                     close = true;
                                     break;
                                 }
-                                pending.push_back(Pending::Waiting(receiver, protocol));
+                                pending.push_back(Pending::Waiting(receiver, protocol, counted));
                             }
                         }
                     }
@@ -119,6 +131,7 @@ impl Connection {
                         pending.push_back(Pending::Ready(
                             Reply::error(format!("ERR {error}")),
                             session.protocol(),
+                            (Accounting::default(), tokio::time::Instant::now()),
                         ));
                         close = true;
                         break;
@@ -126,18 +139,24 @@ impl Connection {
                 }
             }
             while let Some(next) = pending.pop_front() {
-                let (reply, protocol) = match next {
-                    Pending::Ready(reply, protocol) => (reply, protocol),
-                    Pending::Waiting(receiver, protocol) => {
+                let (reply, protocol, (accounting, decoded_at)) = match next {
+                    Pending::Ready(reply, protocol, counted) => (reply, protocol, counted),
+                    Pending::Waiting(receiver, protocol, counted) => {
                         let reply = receiver
                             .await
                             .unwrap_or_else(|_| Reply::error("ERR server is shutting down"));
-                        (reply, protocol)
+                        (reply, protocol, counted)
                     }
                 };
+                // A pipelined command's time includes waiting behind the earlier ones' replies:
+                // the time the server took to answer it, as its client sees it.
+                self.counters
+                    .commands
+                    .record(accounting, &reply, decoded_at.elapsed());
                 encode_reply(&reply, protocol, &mut output);
             }
             if !output.is_empty() {
+                Counters::add(&self.counters.net_output_bytes, output.len() as u64);
                 self.socket.write_all(&output).await?;
                 // A no-op on a kernel socket; madsim's simulated one sends only on flush.
                 self.socket.flush().await?;
@@ -155,6 +174,7 @@ impl Connection {
             if read == 0 {
                 return Ok(());
             }
+            Counters::add(&self.counters.net_input_bytes, read as u64);
         }
     }
 }

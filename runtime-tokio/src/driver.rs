@@ -8,6 +8,7 @@
 //! core's.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use seshat_core::{ClientId, Node, Output, Reply, RequestId};
@@ -15,6 +16,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::channels::{Call, Disk, Event, NodeStatus, PeerSender};
 use crate::clock::Clock;
+use crate::process::{Counters, Probe};
 
 /// One node's driver: the node, the channels it is fed from, and the handles its outputs go
 /// to. Build it with [`Driver::new`] and spawn [`Driver::run`] on a task of its own.
@@ -30,6 +32,10 @@ pub struct Driver<P, D> {
     waiting: HashMap<(ClientId, RequestId), oneshot::Sender<Reply>>,
     /// Where the node's state is published for `Internal.Status`, refreshed on timer events.
     status: Option<watch::Sender<NodeStatus>>,
+    /// What INFO reports of the connections and the process, read only when a request
+    /// needs it ([`seshat_core::Request::reads_runtime_stats`]).
+    counters: Arc<Counters>,
+    probe: Probe,
 }
 
 /// How long a stopping node keeps serving the requests already in flight.
@@ -60,7 +66,17 @@ impl<P: PeerSender, D: Disk> Driver<P, D> {
             shutdown,
             waiting: HashMap::new(),
             status: None,
+            counters: Arc::default(),
+            probe: Probe::None,
         }
+    }
+
+    /// Reports `counters` (which the connections add to) and what `probe` samples in INFO.
+    /// Without it, INFO counts nothing.
+    pub fn report_stats(mut self, counters: Arc<Counters>, probe: Probe) -> Self {
+        self.counters = counters;
+        self.probe = probe;
+        self
     }
 
     /// Publishes the node's state to `status` (for `Internal.Status`) on every timer event.
@@ -192,6 +208,10 @@ impl<P: PeerSender, D: Disk> Driver<P, D> {
     fn handle_call(&mut self, call: Call) {
         let key = (call.client, call.id);
         self.waiting.insert(key, call.reply);
+        if call.request.reads_runtime_stats() {
+            let stats = self.counters.snapshot(self.probe.sample());
+            self.node.handle_runtime_stats(self.clock.now(), stats);
+        }
         self.node
             .handle_request(self.clock.now(), call.client, call.id, call.request);
     }

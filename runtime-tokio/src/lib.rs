@@ -9,6 +9,7 @@
 //! - [`transport`]: the internal gRPC service and the per-peer streams.
 //! - [`forward`]: follower forwarding's streams (`cluster.follower_requests = "forward"`).
 //! - [`listener`] and [`connection`]: the Redis-facing edge.
+//! - [`process`]: the counters and process facts INFO reports, handed to the core as values.
 //! - [`server`]: all of it assembled for one node.
 //! - [`admin`]: membership changes and leadership transfer, as an operator (or a joining
 //!   node) makes them.
@@ -24,6 +25,7 @@ mod error;
 pub mod forward;
 pub use error::{Error, Result};
 pub mod listener;
+pub mod process;
 pub mod server;
 pub mod store;
 pub mod transport;

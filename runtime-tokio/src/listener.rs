@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::channels::Call;
 use crate::connection::{Connection, ConnectionLimits};
+use crate::process::Counters;
 
 /// Accepts client connections until shutdown.
 pub struct Listener {
@@ -21,6 +22,8 @@ pub struct Listener {
     /// One permit per connection: `max_concurrent_client_connections`.
     permits: Arc<Semaphore>,
     connected: Arc<AtomicU64>,
+    /// What INFO counts, shared with every connection and the driver.
+    counters: Arc<Counters>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -34,6 +37,7 @@ impl Listener {
         calls: mpsc::Sender<Call>,
         limits: ConnectionLimits,
         connections_max: usize,
+        counters: Arc<Counters>,
         shutdown: watch::Receiver<bool>,
     ) -> Listener {
         Listener {
@@ -42,6 +46,7 @@ impl Listener {
             limits,
             permits: Arc::new(Semaphore::new(connections_max)),
             connected: Arc::new(AtomicU64::new(0)),
+            counters,
             shutdown,
         }
     }
@@ -73,7 +78,9 @@ impl Listener {
                     continue;
                 }
             };
+            Counters::add(&self.counters.connections_received, 1);
             let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+                Counters::add(&self.counters.connections_rejected, 1);
                 tokio::spawn(async move {
                     let _ = socket.write_all(TOO_MANY_CLIENTS).await;
                     let _ = socket.flush().await;
@@ -89,6 +96,7 @@ impl Listener {
                 self.calls.clone(),
                 self.limits.clone(),
                 self.connected.clone(),
+                self.counters.clone(),
                 self.shutdown.clone(),
             );
             self.connected.fetch_add(1, Ordering::Relaxed);

@@ -2,6 +2,7 @@
 //! client listener, with a clean shutdown on SIGTERM or SIGINT.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use seshat_core::cmd::CommandLimits;
 use seshat_core::config::Config;
@@ -17,6 +18,7 @@ use crate::connection::ConnectionLimits;
 use crate::driver::Driver;
 use crate::error::{Error, Result};
 use crate::listener::Listener;
+use crate::process::{Counters, Probe};
 use crate::transport::{InternalServer, InternalService, Peers, GRPC_MESSAGE_BYTES_MAX};
 
 /// Client requests queued for the driver at most; connections wait when it is full.
@@ -27,13 +29,23 @@ const EVENT_QUEUE_MAX: usize = 16 * 1024;
 /// Runs the node described by `config` until `shutdown` resolves, then stops accepting,
 /// answers what is in flight, lets the last writes finish and returns.
 #[cfg(feature = "rocksdb")]
-pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+/// `config_file` is the path the configuration was read from, for INFO (`config_file`).
+pub async fn run(
+    config: Config,
+    config_file: Option<&std::path::Path>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
     use crate::store::{PersistWriter, RocksStore};
     use std::path::Path;
 
     let hostname = hostname();
     let rng_seed: u64 = rand::random();
-    let node_config = NodeConfig::from_config(&config, &hostname, rng_seed);
+    let mut node_config = NodeConfig::from_config(&config, &hostname, rng_seed);
+    node_config.process = crate::process::process_info();
+    node_config.process.config_file = config_file
+        .and_then(|path| std::fs::canonicalize(path).ok())
+        .map(|path| path.display().to_string())
+        .unwrap_or_default();
     tracing::info!(
         node = config.node.id,
         client_addr = %node_config.client_addr,
@@ -56,6 +68,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         Clock::start(),
         |events| PersistWriter::start(store, events),
         status,
+        Probe::OperatingSystem,
         shutdown,
     )
     .await
@@ -64,16 +77,29 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
 /// Serves one node over `store` until `shutdown` resolves: the driver, the internal gRPC
 /// server, the peer links and the client listener. The server and the simulator differ only
 /// in what they pass here: the store, the disk writer (`make_disk` gets the channel its
-/// completions go to) and the clock. The node's state is published to `status`.
+/// completions go to), the clock and the process probe (the simulator's nodes share one real
+/// process, so it passes [`Probe::None`]). The node's state is published to `status`.
+#[allow(clippy::too_many_arguments)] // Each is one seam the simulator replaces.
 pub async fn serve<D: Disk + 'static>(
     config: &Config,
-    node_config: NodeConfig,
+    mut node_config: NodeConfig,
     store: Box<dyn Store>,
     clock: Clock,
     make_disk: impl FnOnce(mpsc::Sender<Event>) -> D,
     status: watch::Sender<NodeStatus>,
+    probe: Probe,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
+    // Bound first, so INFO's tcp_port is the port actually bound.
+    let client_listener = TcpListener::bind(&config.node.client_addr)
+        .await
+        .map_err(|source| Error::Io {
+            action: format!("binding client_addr {}", config.node.client_addr),
+            source,
+        })?;
+    if let Ok(local) = client_listener.local_addr() {
+        node_config.process.tcp_port = local.port();
+    }
     let node = Node::new(node_config.clone(), store, clock.now())?;
     // A node that joins has no configuration until a member adds it.
     let has_configuration = node
@@ -113,6 +139,7 @@ pub async fn serve<D: Disk + 'static>(
         events_tx.clone(),
     );
     let disk = make_disk(events_tx);
+    let counters = Arc::new(Counters::default());
     let driver = Driver::new(
         node,
         clock,
@@ -122,15 +149,10 @@ pub async fn serve<D: Disk + 'static>(
         disk,
         shutdown_rx.clone(),
     )
-    .publish_status(status);
+    .publish_status(status)
+    .report_stats(counters.clone(), probe);
     let driver = tokio::spawn(driver.run());
 
-    let client_listener = TcpListener::bind(&config.node.client_addr)
-        .await
-        .map_err(|source| Error::Io {
-            action: format!("binding client_addr {}", config.node.client_addr),
-            source,
-        })?;
     let limits = ConnectionLimits {
         decoder: DecoderLimits::for_value_bytes_max(config.limits.max_value_size_bytes as usize),
         command: CommandLimits {
@@ -143,6 +165,7 @@ pub async fn serve<D: Disk + 'static>(
         calls_tx,
         limits,
         config.limits.max_concurrent_client_connections as usize,
+        counters,
         shutdown_rx.clone(),
     );
     let listener = tokio::spawn(listener.run());

@@ -13,8 +13,7 @@ use bytes::Bytes;
 
 use crate::cmd::counter::parse_integer;
 use crate::cmd::{
-    key_hash_slot, no_check, not_an_integer, CommandLimits, CommandSpec, Docs, KeySpec, Run,
-    SLOT_COUNT,
+    key_hash_slot, not_an_integer, CommandLimits, CommandSpec, Docs, KeySpec, Run, SLOT_COUNT,
 };
 use crate::ids::NodeId;
 use crate::kv::Reader;
@@ -110,21 +109,9 @@ const fn local(
     name: &'static str,
     arity: i64,
     summary: &'static str,
-    answer: fn(&Node, &[Bytes], u64) -> Reply,
+    answer: fn(&mut Node, &[Bytes], u64) -> Reply,
 ) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags: &["stale"],
-        keys: KeySpec::NONE,
-        acl_categories: &["@slow"],
-        docs: docs(summary),
-        subcommands: &[],
-        run: Run::Local {
-            check: no_check,
-            answer,
-        },
-    }
+    CommandSpec::local(name, arity, &["stale"], &["@slow"], docs(summary), answer)
 }
 
 /// `READONLY`: accepted, as cluster clients send it on every connection. A follower still never
@@ -209,7 +196,7 @@ fn members_leader_first(node: &Node) -> (Option<NodeId>, Vec<NodeId>) {
 /// While no leader is known this node stands first: a request sent to it waits for a leader
 /// (then it is served or answered `MOVED`) or answers `-NOQUORUM`, as Redis Cluster keeps
 /// listing a failed master; an empty reply would fail a cluster client's start instead.
-fn slots(node: &Node, _: &[Bytes], _: u64) -> Reply {
+fn slots(node: &mut Node, _: &[Bytes], _: u64) -> Reply {
     let (leader, mut members) = members_leader_first(node);
     let me = node.config().id;
     if leader.is_none() {
@@ -233,7 +220,7 @@ fn slots(node: &Node, _: &[Bytes], _: u64) -> Reply {
 }
 
 /// `CLUSTER SHARDS`: one shard owning slots 0-16383, its nodes described as Redis 7 does.
-fn shards(node: &Node, _: &[Bytes], _: u64) -> Reply {
+fn shards(node: &mut Node, _: &[Bytes], _: u64) -> Reply {
     let (leader, members) = members_leader_first(node);
     let applied = node.data_status().applied_index;
     let nodes = members
@@ -279,7 +266,7 @@ fn shards(node: &Node, _: &[Bytes], _: u64) -> Reply {
 
 /// `CLUSTER INFO`: `cluster_state:ok` while the data group has a leader, `fail` otherwise; the
 /// epochs are the data group's Raft term.
-fn info(node: &Node, _: &[Bytes], _: u64) -> Reply {
+fn info(node: &mut Node, _: &[Bytes], _: u64) -> Reply {
     let data = node.data_status();
     let (_, members) = members_leader_first(node);
     let ok = data.leader.is_some();
@@ -357,7 +344,7 @@ fn getkeysinslot(args: &[Bytes], db: &Reader<'_>) -> Reply {
 /// `<id> <host:port@cport> <flags> <master> 0 0 <epoch> connected [0-16383]`. The leader is
 /// the master and owns every slot (Phase 1 has one shard); voters and learners are its
 /// replicas. Ids are the node ids as 40 hex digits, as `INFO`'s `run_id`.
-fn nodes(node: &Node, _: &[Bytes], _: u64) -> Reply {
+fn nodes(node: &mut Node, _: &[Bytes], _: u64) -> Reply {
     let me = node.config();
     let data = node.data_status();
     let directory = node.directory();

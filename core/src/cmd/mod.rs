@@ -6,7 +6,8 @@
 //! does: [`string`] (GET, SET, DELEX, MGET, MSET, ...), [`substring`] (GETRANGE, SETRANGE),
 //! [`lcs`] (LCS), [`counter`] (INCR, DECRBY, INCRBYFLOAT, ...; its floats are
 //! [`LongDouble`]s), [`keys`] (DEL, EXISTS, TYPE, ...), [`scan`] (KEYS, SCAN, RANDOMKEY,
-//! FLUSHDB, FLUSHALL), [`server`] (DBSIZE, INFO, TIME, COMMAND, CONFIG), [`connection`]
+//! FLUSHDB, FLUSHALL), [`server`] (DBSIZE, TIME, COMMAND), [`info`] (INFO), [`config`]
+//! (CONFIG), [`connection`]
 //! (PING, ECHO, QUIT, HELLO, SELECT, CLIENT), [`cluster`] (CLUSTER, READONLY, ...) and
 //! [`transaction`] (MULTI, EXEC, DISCARD).
 //! Adding a command is: a module (or a function in its family's module) with its spec, one
@@ -17,10 +18,12 @@
 //! stream carries commands), and every replica applies them through the same spec.
 
 pub(crate) mod cluster;
+pub(crate) mod config;
 pub(crate) mod connection;
 pub(crate) mod counter;
 pub(crate) mod expire;
 mod glob;
+pub(crate) mod info;
 pub(crate) mod keys;
 mod lcs;
 mod long_double;
@@ -45,6 +48,7 @@ use crate::kv::{Reader, Writer};
 use crate::node::Node;
 use crate::reply::Reply;
 use crate::session::{Action, Session};
+use crate::stats::Accounting;
 
 /// Size limits checked while parsing.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -139,13 +143,14 @@ pub(crate) enum Run {
     /// Answered by the connection's [`Session`] without reaching the node (PING, HELLO, ...).
     /// The function parses the arguments itself.
     Session(fn(&mut Session, &[Bytes]) -> Action),
-    /// Answered by the node from its own state, without consensus (INFO, CLUSTER NODES). The
-    /// last argument is the number of connections open on this node.
+    /// Answered by the node from its own state, without consensus (INFO, CLUSTER NODES,
+    /// CONFIG SET, which changes it). The last argument is the number of connections open on
+    /// this node.
     Local {
         /// Checks the arguments.
         check: Check,
         /// Renders the reply.
-        answer: fn(&Node, &[Bytes], u64) -> Reply,
+        answer: fn(&mut Node, &[Bytes], u64) -> Reply,
     },
     /// A linearizable read of a data group: served once a ReadIndex round confirms it.
     Read {
@@ -205,6 +210,34 @@ impl CommandSpec {
         docs: Docs,
         run: fn(&mut Session, &[Bytes]) -> Action,
     ) -> CommandSpec {
+        Self::keyless(name, arity, flags, acl_categories, docs, Run::Session(run))
+    }
+
+    /// A keyless command that the node answers from its own state (INFO, CLUSTER, CONFIG's
+    /// subcommands), with no argument check beyond its arity.
+    pub(crate) const fn local(
+        name: &'static str,
+        arity: i64,
+        flags: &'static [&'static str],
+        acl_categories: &'static [&'static str],
+        docs: Docs,
+        answer: fn(&mut Node, &[Bytes], u64) -> Reply,
+    ) -> CommandSpec {
+        let run = Run::Local {
+            check: no_check,
+            answer,
+        };
+        Self::keyless(name, arity, flags, acl_categories, docs, run)
+    }
+
+    const fn keyless(
+        name: &'static str,
+        arity: i64,
+        flags: &'static [&'static str],
+        acl_categories: &'static [&'static str],
+        docs: Docs,
+        run: Run,
+    ) -> CommandSpec {
         CommandSpec {
             name,
             arity,
@@ -213,7 +246,7 @@ impl CommandSpec {
             acl_categories,
             docs,
             subcommands: &[],
-            run: Run::Session(run),
+            run,
         }
     }
 
@@ -265,7 +298,22 @@ impl Call {
     /// Looks the command up, checks its arity and, for commands that leave the connection, its
     /// arguments. Bad input becomes the error reply Redis gives for it.
     pub fn parse(args: Vec<Bytes>, limits: &CommandLimits) -> Result<Call, Reply> {
-        let spec = Self::lookup(&args)?;
+        Self::parse_counted(args, limits).map_err(|(reply, _)| reply)
+    }
+
+    /// [`Call::parse`], with how a refusal counts in INFO's commandstats: an arity error
+    /// (or a missing subcommand) is a `rejected_call` of the spec named, as in Redis; an
+    /// argument check that fails is a `failed_call` (Redis finds those errors while running
+    /// the command); an unknown command or subcommand counts in errorstats only.
+    pub(crate) fn parse_counted(
+        args: Vec<Bytes>,
+        limits: &CommandLimits,
+    ) -> Result<Call, (Reply, Accounting)> {
+        let spec = Self::lookup(&args).map_err(|reply| {
+            let accounting =
+                Self::named_spec(&args).map_or(Accounting::default(), Accounting::rejected);
+            (reply, accounting)
+        })?;
         let check = match spec.run {
             Run::Local { check, .. } | Run::Read { check, .. } | Run::Write { check, .. } => {
                 Some(check)
@@ -273,9 +321,19 @@ impl Call {
             Run::Session(_) | Run::Container => None,
         };
         if let Some(check) = check {
-            check(&args, limits)?;
+            check(&args, limits).map_err(|reply| (reply, Accounting::ran(spec)))?;
         }
         Ok(Call { spec, args })
+    }
+
+    /// The spec `args` name, whatever their arity: the subcommand's if the container has it,
+    /// the container's when no subcommand is given.
+    fn named_spec(args: &[Bytes]) -> Option<&'static CommandSpec> {
+        let spec = CommandSpec::find(args.first()?)?;
+        match args.get(1) {
+            Some(sub) if !spec.subcommands.is_empty() => spec.subcommand(sub),
+            _ => Some(spec),
+        }
     }
 
     /// Looks the command up and checks its arity and the size limits of its keys and

@@ -1,14 +1,11 @@
-//! The server commands: DBSIZE, INFO, TIME, COMMAND and CONFIG
-//! (<https://redis.io/docs/latest/commands/?group=server>).
-
-use std::fmt::Write as _;
+//! The server commands DBSIZE, TIME and COMMAND
+//! (<https://redis.io/docs/latest/commands/?group=server>); INFO and CONFIG have modules of
+//! their own ([`info`](super::info), [`config`](super::config)).
 
 use bytes::Bytes;
-use raft::StateRole;
 
-use crate::cmd::{glob_match, no_check, CommandLimits, CommandSpec, Docs, KeySpec, Run, COMMANDS};
+use crate::cmd::{no_check, CommandSpec, Docs, KeySpec, Run, COMMANDS};
 use crate::kv::Reader;
-use crate::node::{Node, REDIS_VERSION};
 use crate::reply::Reply;
 use crate::session::{Action, Session};
 
@@ -30,26 +27,6 @@ pub(crate) static DBSIZE: CommandSpec = CommandSpec {
     run: Run::Read {
         check: no_check,
         read: |_, db: &Reader<'_>| Reply::Integer(db.key_count() as i64),
-    },
-};
-
-/// `INFO [section ...]`: this node's own state, no consensus needed.
-pub(crate) static INFO: CommandSpec = CommandSpec {
-    name: "info",
-    arity: -1,
-    flags: &["loading", "stale", "sentinel"],
-    keys: KeySpec::NONE,
-    acl_categories: &["@slow", "@dangerous"],
-    docs: Docs {
-        group: "server",
-        summary: "Returns information and statistics about the server.",
-        since: "1.0.0",
-        complexity: "O(1)",
-    },
-    subcommands: &[],
-    run: Run::Local {
-        check: no_check,
-        answer: info,
     },
 };
 
@@ -83,119 +60,6 @@ fn time(unix_ms: u64) -> Reply {
         Reply::bulk(seconds.to_string()),
         Reply::bulk(microseconds.to_string()),
     ])
-}
-
-fn info(node: &Node, args: &[Bytes], connected_clients: u64) -> Reply {
-    let sections: Vec<String> = args[1..]
-        .iter()
-        .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
-        .collect();
-    Reply::Verbatim(render_info(node, &sections, connected_clients))
-}
-
-fn render_info(node: &Node, sections: &[String], connected_clients: u64) -> String {
-    let all = sections.is_empty()
-        || sections
-            .iter()
-            .any(|s| matches!(s.as_str(), "all" | "everything" | "default"));
-    let wants = |name: &str| all || sections.iter().any(|s| s == name);
-    let mut info = String::new();
-    let config = node.config();
-    let data = node.data_status();
-    if wants("server") {
-        let _ = write!(
-            info,
-            "# Server\r\nredis_version:{REDIS_VERSION}\r\nseshat_version:{}\r\n\
-             redis_mode:standalone\r\nrun_id:{:040x}\r\ntcp_port:{}\r\n\
-             uptime_in_seconds:{}\r\nnode_id:{}\r\n\r\n",
-            env!("CARGO_PKG_VERSION"),
-            config.id.0,
-            config.client_addr.rsplit(':').next().unwrap_or(""),
-            node.uptime().as_secs(),
-            config.id,
-        );
-    }
-    if wants("clients") {
-        let _ = write!(
-            info,
-            "# Clients\r\nconnected_clients:{connected_clients}\r\n\
-             requests_in_flight:{}\r\n\r\n",
-            node.requests_in_flight()
-        );
-    }
-    if wants("replication") {
-        let role = if data.role == StateRole::Leader {
-            "master"
-        } else {
-            "slave"
-        };
-        let _ = write!(info, "# Replication\r\nrole:{role}\r\n");
-        if let Some(addr) = data.leader.and_then(|leader| node.client_addr_of(leader)) {
-            if data.role != StateRole::Leader {
-                let (host, port) = addr.rsplit_once(':').unwrap_or((&addr, ""));
-                let _ = write!(info, "master_host:{host}\r\nmaster_port:{port}\r\n");
-            }
-        }
-        let _ = write!(info, "\r\n");
-    }
-    if wants("cluster") {
-        let _ = write!(info, "# Cluster\r\ncluster_enabled:1\r\n\r\n");
-    }
-    if wants("raft") {
-        let _ = write!(info, "# Raft\r\n");
-        for status in node.status() {
-            let _ = write!(
-                info,
-                "group{}:role={:?},term={},leader={},commit_index={},applied_index={},\
-                 last_index={},snapshot_index={},log_entries={},log_bytes={},\
-                 compactions={},snapshots_sent={},snapshots_installed={},voters={:?},\
-                 learners={:?},voters_outgoing={:?}\r\n",
-                status.group,
-                status.role,
-                status.term,
-                status.leader.map_or(0, |id| id.0),
-                status.commit_index,
-                status.applied_index,
-                status.last_index,
-                status.snapshot_index,
-                status.log_entries_in_memory,
-                status.log_bytes_in_memory,
-                status.snapshots.compactions,
-                status.snapshots.sent,
-                status.snapshots.installed,
-                status.voters,
-                status.learners,
-                status.voters_outgoing,
-            );
-        }
-        for member in node.directory().members() {
-            let _ = write!(
-                info,
-                "member{}:client_addr={},internal_addr={}\r\n",
-                member.id, member.client_addr, member.internal_addr
-            );
-        }
-        let _ = write!(info, "messages_dropped:{}\r\n\r\n", node.messages_dropped());
-    }
-    if wants("stats") {
-        let expired = node.keyspace().expired_keys();
-        let _ = write!(info, "# Stats\r\nexpired_keys:{expired}\r\n\r\n");
-    }
-    if wants("keyspace") {
-        let keyspace = node.keyspace();
-        let state = keyspace.state();
-        let _ = write!(info, "# Keyspace\r\n");
-        if state.keys > 0 {
-            let _ = write!(
-                info,
-                "db0:keys={},expires={},avg_ttl={}\r\n",
-                state.keys,
-                state.expiring,
-                keyspace.avg_ttl_ms()
-            );
-        }
-    }
-    info
 }
 
 /// `COMMAND [COUNT | INFO [name ...] | DOCS [name ...] | GETKEYS command [arg ...]]`: the
@@ -387,61 +251,6 @@ fn command_getkeys(_: &mut Session, args: &[Bytes]) -> Action {
     Action::Reply(Reply::Array(keys))
 }
 
-/// `CONFIG GET pattern [pattern ...]`.
-pub(crate) static CONFIG: CommandSpec = CommandSpec {
-    name: "config",
-    arity: -2,
-    flags: &[],
-    keys: KeySpec::NONE,
-    acl_categories: &["@slow"],
-    docs: Docs {
-        group: "server",
-        summary: "A container for server configuration commands.",
-        since: "2.0.0",
-        complexity: "Depends on subcommand.",
-    },
-    subcommands: &[CommandSpec {
-        name: "config|get",
-        arity: -3,
-        flags: &["admin", "noscript", "loading", "stale"],
-        keys: KeySpec::NONE,
-        acl_categories: &["@admin", "@slow", "@dangerous"],
-        docs: Docs {
-            group: "server",
-            summary: "Returns the effective values of configuration parameters.",
-            since: "2.0.0",
-            complexity: "O(N) when N is the number of configuration parameters provided",
-        },
-        subcommands: &[],
-        run: Run::Session(config_get),
-    }],
-    run: Run::Container,
-};
-
-/// The parameters this server can report truthfully; clients such as redis-benchmark read
-/// `save` and `appendonly` when they connect.
-fn config_get(session: &mut Session, args: &[Bytes]) -> Action {
-    let patterns = &args[2..];
-    let parameters = config_parameters(&session.limits);
-    Action::Reply(Reply::Map(
-        parameters
-            .into_iter()
-            .filter(|(name, _)| patterns.iter().any(|p| glob_match(p, name.as_bytes())))
-            .map(|(name, value)| (Reply::bulk(name), Reply::bulk(value)))
-            .collect(),
-    ))
-}
-
-fn config_parameters(limits: &CommandLimits) -> [(&'static str, String); 4] {
-    let bulk_max = (limits.value_bytes_max + crate::resp::BULK_SLACK_BYTES).to_string();
-    [
-        ("appendonly", "no".to_owned()),
-        ("databases", "1".to_owned()),
-        ("proto-max-bulk-len", bulk_max),
-        ("save", String::new()),
-    ]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -617,30 +426,5 @@ mod tests {
             let keys = Reply::Array(call.keys().cloned().map(Reply::Bulk).collect());
             assert_eq!(reply(&mut s, &getkeys), keys, "{}", spec.name);
         }
-    }
-
-    #[test]
-    fn config_get_reports_what_redis_benchmark_asks_for() {
-        let mut s = session();
-        assert_eq!(
-            reply(&mut s, &["CONFIG", "GET", "save"]),
-            Reply::Map(vec![(Reply::bulk("save"), Reply::bulk(""))])
-        );
-        assert_eq!(
-            reply(&mut s, &["CONFIG", "GET", "appendonly"]),
-            Reply::Map(vec![(Reply::bulk("appendonly"), Reply::bulk("no"))])
-        );
-        assert_eq!(
-            reply(&mut s, &["CONFIG", "GET", "no-such-thing"]),
-            Reply::Map(vec![])
-        );
-        let Reply::Map(all) = reply(&mut s, &["CONFIG", "GET", "*"]) else {
-            panic!()
-        };
-        assert_eq!(all.len(), 4);
-        assert_eq!(
-            reply(&mut s, &["CONFIG", "GET"]),
-            Reply::error("ERR wrong number of arguments for 'config|get' command")
-        );
     }
 }

@@ -2,8 +2,8 @@
 //! there, what are their keys, how do they run" reads it: the parser, routing, `COMMAND`.
 
 use crate::cmd::{
-    cluster, connection, counter, expire, keys, lcs, scan, server, string, substring, transaction,
-    CommandSpec,
+    cluster, config, connection, counter, expire, info, keys, lcs, scan, server, string, substring,
+    transaction, CommandSpec,
 };
 
 /// Every command this server accepts, one line each (a container's subcommands hang off its
@@ -62,12 +62,12 @@ pub static COMMANDS: &[&CommandSpec] = &[
     &connection::SELECT,
     &connection::CLIENT,
     &server::COMMAND,
-    &server::CONFIG,
+    &config::CONFIG,
     &cluster::CLUSTER,
     &cluster::READONLY,
     &cluster::READWRITE,
     &cluster::ASKING,
-    &server::INFO,
+    &info::INFO,
     &server::TIME,
     &transaction::MULTI,
     &transaction::EXEC,

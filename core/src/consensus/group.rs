@@ -33,7 +33,7 @@ use crate::consensus::outbox::{Outbox, RequestKey};
 use crate::consensus::proposals::Proposals;
 use crate::consensus::reads::Reads;
 use crate::consensus::receive::Receiver;
-use crate::consensus::status::{GroupStatus, SnapshotStats};
+use crate::consensus::status::{GroupStatus, ReplicaProgress, SnapshotStats};
 use crate::ids::{GroupId, NodeId};
 use crate::kv::{ApplyContext, Inapplicable, Proposal};
 use crate::membership::MembershipChange;
@@ -176,6 +176,37 @@ impl Group {
     /// The state machine.
     pub(crate) fn machine(&self) -> &Machine {
         &self.machine
+    }
+
+    /// Changes when the log is compacted (`CONFIG SET raft-snapshot-interval-*`); the next
+    /// apply pass goes by the new values.
+    pub(crate) fn set_snapshot_intervals(&mut self, entries: u64, bytes: u64) {
+        assert!(entries > 0, "a snapshot interval of 0 entries");
+        assert!(bytes > 0, "a snapshot interval of 0 bytes");
+        self.snapshot_interval_entries = entries;
+        self.snapshot_interval_bytes = bytes;
+    }
+
+    /// What the leader knows of each other member's copy of the log, in node order; empty on
+    /// a follower (INFO replication's `slaveN` lines).
+    pub(crate) fn replicas(&self) -> Vec<ReplicaProgress> {
+        let raft = &self.raw.raft;
+        if raft.state != StateRole::Leader {
+            return Vec::new();
+        }
+        let mut replicas: Vec<ReplicaProgress> = raft
+            .prs()
+            .iter()
+            .filter(|(&id, _)| id != self.node.0)
+            .map(|(&id, progress)| ReplicaProgress {
+                node: NodeId(id),
+                matched: progress.matched,
+                state: progress.state,
+                is_learner: self.raw.store().conf_state().learners.contains(&id),
+            })
+            .collect();
+        replicas.sort_by_key(|replica| replica.node);
+        replicas
     }
 
     /// A summary for INFO and tests.

@@ -33,4 +33,5 @@ pub(crate) use log_view::LogView;
 pub(crate) use machine::Machine;
 pub(crate) use order::Admitted;
 pub(crate) use outbox::{Outbox, RequestKey};
+pub(crate) use status::ReplicaProgress;
 pub use status::{GroupStatus, SnapshotStats};

@@ -43,6 +43,19 @@ pub struct GroupStatus {
     pub read_rounds_started: u64,
 }
 
+/// One follower's copy of the log as its leader tracks it, for INFO replication.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ReplicaProgress {
+    /// The follower.
+    pub(crate) node: NodeId,
+    /// The highest index known to match the leader's log.
+    pub(crate) matched: u64,
+    /// raft-rs's replication state: probing, replicating, or sending a snapshot.
+    pub(crate) state: raft::ProgressState,
+    /// Whether it is a learner (no vote).
+    pub(crate) is_learner: bool,
+}
+
 /// Snapshot activity, for INFO and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SnapshotStats {

@@ -55,6 +55,12 @@ pub struct NodeConfig {
     pub snapshot_interval_bytes: u64,
     /// Bytes one group's in-memory log may take: uncommitted entries beyond it are refused.
     pub raft_log_memory_bytes_max: u64,
+    /// The configuration file this was derived from, as CONFIG GET reports it (the settings
+    /// CONFIG SET changes are read from the fields above instead).
+    pub settings: crate::config::Config,
+    /// Facts about the process the runtime knows (pid, executable, port), for INFO. The
+    /// runtime fills them in after [`NodeConfig::from_config`]; the simulator hands its own.
+    pub process: crate::stats::ProcessInfo,
     /// Seeds every random choice the node makes. The tokio runtime draws it from the OS and
     /// logs it; the simulator passes its seed.
     pub rng_seed: u64,
@@ -122,6 +128,8 @@ impl NodeConfig {
             snapshot_interval_entries: config.raft.snapshot_interval_entries,
             snapshot_interval_bytes: config.raft.snapshot_interval_bytes,
             raft_log_memory_bytes_max: config.limits.max_memory_per_raft_log_mb * 1024 * 1024,
+            settings: config.clone(),
+            process: crate::stats::ProcessInfo::default(),
             rng_seed,
             #[cfg(feature = "planted-bugs")]
             planted_bug: None,

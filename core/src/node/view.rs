@@ -1,13 +1,14 @@
-//! What a [`Node`] tells about itself without changing: status for INFO, the admin tool and
-//! tests, and the views the node commands (INFO, CLUSTER) render.
+//! What a [`Node`] tells about itself: status for INFO, the admin tool and tests, the views
+//! the node commands (INFO, CLUSTER) render, and the few settings CONFIG SET changes.
 
 use std::time::Duration;
 
 use super::Node;
-use crate::consensus::{Group, GroupStatus, Machine};
+use crate::consensus::{Group, GroupStatus, Machine, ReplicaProgress};
 use crate::ids::{GroupId, NodeId};
 use crate::kv::Keyspace;
 use crate::node::NodeConfig;
+use crate::stats::RuntimeStats;
 use crate::storage::Store;
 use crate::system::Directory;
 
@@ -104,5 +105,56 @@ impl Node {
             .member(node)
             .map(|member| member.client_addr.clone())
             .or_else(|| self.config.peer_client_addrs.get(&node).cloned())
+    }
+}
+
+/// What INFO and CONFIG read and change on a node: its identity, the runtime's facts with
+/// `CONFIG RESETSTAT`'s baseline applied, and the settings CONFIG SET may change.
+impl Node {
+    /// INFO's `run_id`.
+    pub(crate) fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// The time of the first input, Unix milliseconds.
+    pub(crate) fn started_unix_ms(&self) -> u64 {
+        self.started_unix_ms
+    }
+
+    /// The runtime's facts, counters counted since the last `CONFIG RESETSTAT`.
+    pub(crate) fn runtime_stats(&self) -> RuntimeStats {
+        self.runtime_stats.since(&self.stats_baseline)
+    }
+
+    /// Keys this node deleted because they expired, since the last `CONFIG RESETSTAT`.
+    pub(crate) fn expired_keys(&self) -> u64 {
+        self.keyspace()
+            .expired_keys()
+            .saturating_sub(self.expired_keys_baseline)
+    }
+
+    /// `CONFIG RESETSTAT`: counting starts again from the facts last handed in.
+    pub(crate) fn reset_stats(&mut self) {
+        self.stats_baseline = self.runtime_stats.clone();
+        self.expired_keys_baseline = self.keyspace().expired_keys();
+    }
+
+    /// What the data group's leader knows of its followers (empty unless this node leads).
+    pub(crate) fn data_replicas(&self) -> Vec<ReplicaProgress> {
+        self.groups[&GroupId::FIRST_DATA].replicas()
+    }
+
+    /// `CONFIG SET limits-request-timeout-secs`: requests that arrive later get this long.
+    pub(crate) fn set_request_timeout(&mut self, timeout: Duration) {
+        self.config.request_timeout = timeout;
+    }
+
+    /// `CONFIG SET raft-snapshot-interval-*`: every group compacts by the new intervals.
+    pub(crate) fn set_snapshot_intervals(&mut self, entries: u64, bytes: u64) {
+        self.config.snapshot_interval_entries = entries;
+        self.config.snapshot_interval_bytes = bytes;
+        for group in self.groups.values_mut() {
+            group.set_snapshot_intervals(entries, bytes);
+        }
     }
 }

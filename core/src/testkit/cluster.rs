@@ -201,6 +201,8 @@ impl Cluster {
                 snapshot_interval_entries: options.snapshot_interval_entries,
                 snapshot_interval_bytes: 100_000_000,
                 raft_log_memory_bytes_max: 512 * 1024 * 1024,
+                settings: Default::default(),
+                process: Default::default(),
                 rng_seed: rng.gen(),
                 #[cfg(feature = "planted-bugs")]
                 planted_bug: None,

@@ -151,7 +151,11 @@ fn run_node(path: &Path) -> anyhow::Result<()> {
     let config = Config::from_toml(&text).with_context(|| format!("in {}", path.display()))?;
     raise_open_files_limit(config.limits.max_concurrent_client_connections + FILES_RESERVED);
     let runtime = tokio::runtime::Runtime::new().context("starting tokio")?;
-    runtime.block_on(seshat_runtime_tokio::server::run(config, shutdown_signal()))?;
+    runtime.block_on(seshat_runtime_tokio::server::run(
+        config,
+        Some(path),
+        shutdown_signal(),
+    ))?;
     Ok(())
 }
 
