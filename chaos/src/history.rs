@@ -45,6 +45,11 @@ pub struct ConnectionId(pub u64);
 pub struct OperationId(pub usize);
 
 /// What a client asked for. Every operation touches exactly one key.
+///
+/// A key may expire: after a [`Operation::SetPx`] it may vanish at any later moment, until the
+/// next write replaces it, and once gone it stays gone (see the
+/// [crate docs](crate#expiring-keys)). The TTL itself is not modelled: a store may judge it
+/// on a clock that runs faster or slower than the client's.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Operation {
     /// `GET key`: the current value, or nothing if the key is absent.
@@ -59,6 +64,15 @@ pub enum Operation {
         /// The value it holds afterwards.
         value: Bytes,
     },
+    /// `SET key value PX ttl_ms`: unconditional, and the key may expire any time after.
+    SetPx {
+        /// The key written.
+        key: Bytes,
+        /// The value it holds afterwards, until it expires.
+        value: Bytes,
+        /// The TTL asked for, in milliseconds: reported, not checked.
+        ttl_ms: u64,
+    },
     /// `DEL key` with a single key: whether it was present (and is now removed).
     Del {
         /// The key removed.
@@ -70,6 +84,15 @@ pub enum Operation {
     Incr {
         /// The counter.
         key: Bytes,
+    },
+    /// `MULTI`, the operations, `EXEC`, on one connection: the operations take effect in order
+    /// at one moment, all of them or (if the transaction's reply never came) none. Every one
+    /// is on `key` and none is a transaction; see [`Operation::multi`].
+    Multi {
+        /// The one key every operation touches.
+        key: Bytes,
+        /// The queued operations, in the order sent.
+        ops: Vec<Operation>,
     },
 }
 
@@ -97,32 +120,79 @@ impl Operation {
         Operation::Incr { key: key.into() }
     }
 
+    /// A `SET key value PX ttl_ms`.
+    pub fn set_px(key: impl Into<Bytes>, value: impl Into<Bytes>, ttl_ms: u64) -> Self {
+        Operation::SetPx {
+            key: key.into(),
+            value: value.into(),
+            ttl_ms,
+        }
+    }
+
+    /// A transaction of `ops` on their one key.
+    ///
+    /// # Panics
+    ///
+    /// If `ops` is empty, touches more than one key, or holds a transaction: a transaction on
+    /// one key keeps the check key by key (the `linearizability` module's P-compositionality).
+    pub fn multi(ops: Vec<Operation>) -> Self {
+        let key = ops
+            .first()
+            .expect("a transaction of one operation or more")
+            .key()
+            .clone();
+        for op in &ops {
+            assert!(op.key() == &key, "a transaction on one key, not {op}");
+            assert!(
+                !matches!(op, Operation::Multi { .. }),
+                "a nested transaction"
+            );
+        }
+        Operation::Multi { key, ops }
+    }
+
     /// The one key this operation reads or writes.
     pub fn key(&self) -> &Bytes {
         match self {
             Operation::Get { key }
             | Operation::Set { key, .. }
+            | Operation::SetPx { key, .. }
             | Operation::Del { key }
-            | Operation::Incr { key } => key,
+            | Operation::Incr { key }
+            | Operation::Multi { key, .. } => key,
         }
     }
 
-    /// Whether the operation may change the key (every kind but `GET`).
+    /// Whether the operation may change the key (every kind but `GET`, and a transaction of
+    /// `GET`s only).
     pub fn is_write(&self) -> bool {
-        !matches!(self, Operation::Get { .. })
+        match self {
+            Operation::Get { .. } => false,
+            Operation::Multi { ops, .. } => ops.iter().any(Operation::is_write),
+            _ => true,
+        }
     }
 
     /// Whether `output` is the kind of answer this operation gives (a `GET` answers with an
     /// optional value, a `SET` with nothing, a `DEL` with a boolean, an `INCR` with an optional
-    /// integer).
+    /// integer, a transaction with one answer per operation, each of its kind).
     pub fn accepts(&self, output: &Output) -> bool {
-        matches!(
-            (self, output),
-            (Operation::Get { .. }, Output::Get(_))
-                | (Operation::Set { .. }, Output::Set)
-                | (Operation::Del { .. }, Output::Del(_))
-                | (Operation::Incr { .. }, Output::Incr(_))
-        )
+        match (self, output) {
+            (Operation::Multi { ops, .. }, Output::Multi(outputs)) => {
+                ops.len() == outputs.len()
+                    && ops
+                        .iter()
+                        .zip(outputs)
+                        .all(|(op, output)| op.accepts(output))
+            }
+            _ => matches!(
+                (self, output),
+                (Operation::Get { .. }, Output::Get(_))
+                    | (Operation::Set { .. } | Operation::SetPx { .. }, Output::Set)
+                    | (Operation::Del { .. }, Output::Del(_))
+                    | (Operation::Incr { .. }, Output::Incr(_))
+            ),
+        }
     }
 }
 
@@ -139,7 +209,7 @@ pub fn integer(value: &[u8]) -> Option<i64> {
 pub enum Output {
     /// The answer to a `GET`: the value, or `None` for an absent key (a RESP null).
     Get(Option<Bytes>),
-    /// The answer to a `SET`: `+OK`.
+    /// The answer to a `SET`, with or without `PX`: `+OK`.
     Set,
     /// The answer to a `DEL`: whether the key was present (`:1`) or not (`:0`).
     Del(bool),
@@ -147,6 +217,9 @@ pub enum Output {
     /// is not an integer or out of range`, or `-ERR increment or decrement would overflow`),
     /// which changed nothing.
     Incr(Option<i64>),
+    /// The answer to a transaction: `EXEC`'s array, one answer per operation, in order (the
+    /// `+QUEUED` replies to the operations themselves are not recorded).
+    Multi(Vec<Output>),
 }
 
 /// How an operation ended, as far as its client knows.
@@ -480,6 +553,16 @@ impl fmt::Display for Operation {
             Operation::Set { key, value } => write!(f, "SET {} {}", Quoted(key), Quoted(value)),
             Operation::Del { key } => write!(f, "DEL {}", Quoted(key)),
             Operation::Incr { key } => write!(f, "INCR {}", Quoted(key)),
+            Operation::SetPx { key, value, ttl_ms } => {
+                write!(f, "SET {} {} PX {ttl_ms}", Quoted(key), Quoted(value))
+            }
+            Operation::Multi { ops, .. } => {
+                f.write_str("MULTI")?;
+                for op in ops {
+                    write!(f, "; {op}")?;
+                }
+                f.write_str("; EXEC")
+            }
         }
     }
 }
@@ -493,6 +576,16 @@ impl fmt::Display for Output {
             Output::Del(removed) => write!(f, "{}", u8::from(*removed)),
             Output::Incr(Some(value)) => write!(f, "{value}"),
             Output::Incr(None) => f.write_str("ERR not an integer"),
+            Output::Multi(outputs) => {
+                f.write_str("[")?;
+                for (index, output) in outputs.iter().enumerate() {
+                    if index > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{output}")?;
+                }
+                f.write_str("]")
+            }
         }
     }
 }

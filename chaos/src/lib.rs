@@ -18,6 +18,26 @@
 //! sum, or is refused and changes nothing if the value is no such integer. Keys are
 //! independent, so the history is checked key by key (P-compositionality).
 //!
+//! A transaction (`MULTI`, operations, `EXEC`: [`Operation::Multi`]) is on one key, so that the
+//! key-by-key check stays valid: its operations take effect in order at one point, and one whose
+//! reply never came took effect wholly or not at all, never in part.
+//!
+//! # Expiring keys
+//!
+//! `SET key value PX ttl` ([`Operation::SetPx`]) stores a value that may vanish at any later
+//! point, until the next write of the key. The checker does not judge how long a TTL lasted:
+//! Seshat decides expiry on a replicated cluster time (the largest leader timestamp in the log),
+//! so under clock skew a TTL may run faster or slower than the client's clock. What it checks is
+//! what holds on any clock: a value seen expired never comes back without a new write, and a
+//! value seen again after a read of it was not expired in between (a `GET` answering nothing
+//! moves the key to absent for good). Within one transaction nothing expires.
+//!
+//! One combination is left undecided ([`Outcome::Unsupported`]): an `INCR` whose reply never
+//! came (alone or in a transaction) on a key that some `SET ... PX` wrote. Whether the key had
+//! expired before it decides between two different values, which the search, a deterministic
+//! register, cannot carry both of. The simulator's workload keeps `INCR` and `PX` on separate
+//! keys.
+//!
 //! # Connection order
 //!
 //! A connection's operations take effect in the order it sent them, as Redis promises,
@@ -62,6 +82,7 @@
 //!     Outcome::Linearizable => {}
 //!     Outcome::NotLinearizable { explanation, .. } => println!("{explanation}"),
 //!     Outcome::Unknown { .. } => println!("too many overlapping operations to decide"),
+//!     Outcome::Unsupported { .. } => println!("an INCR without a reply on a key with a TTL"),
 //! }
 //! assert!(!check(&history).is_linearizable());
 //!

@@ -33,10 +33,19 @@ pub(crate) enum Increment {
 }
 
 /// The register's transitions that depend on the values behind the states: what `INCR` does
-/// in each state, indexed by state.
+/// in each state, indexed by state, and the operations of each transaction.
+///
+/// States below `len` are the key's values without a TTL (and [`ABSENT`]); `state + len` is
+/// the same value set by `SET ... PX`, which may expire: it may turn into `ABSENT` before any
+/// operation (`linearizability::check_key` explains the choices that keep this deterministic).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Model {
+    /// What `INCR` does in each state without a TTL (one with keeps its TTL).
     pub(crate) increments: Vec<Increment>,
+    /// The number of states without a TTL, `ABSENT` included.
+    pub(crate) len: State,
+    /// The steps of each transaction, by [`Step::Multi`] index.
+    pub(crate) transactions: Vec<Vec<Step>>,
 }
 
 impl Model {
@@ -46,15 +55,40 @@ impl Model {
             .copied()
             .unwrap_or(Increment::Unreachable)
     }
+
+    /// Whether `state` holds a value that may expire.
+    pub(crate) fn is_volatile(&self, state: State) -> bool {
+        state >= self.len
+    }
+
+    /// The value of `state`, TTL aside.
+    pub(crate) fn base(&self, state: State) -> State {
+        if self.is_volatile(state) {
+            state - self.len
+        } else {
+            state
+        }
+    }
+
+    /// The state of `base`'s value with a TTL if `is_volatile`.
+    fn with_ttl(&self, base: State, is_volatile: bool) -> State {
+        if is_volatile && base != ABSENT {
+            base + self.len
+        } else {
+            base
+        }
+    }
 }
 
 /// One operation of the register model, with its values turned into [`State`]s.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Step {
-    /// A completed `GET` that returned this state.
+    /// A completed `GET` that returned this state (a state without a TTL: what it read).
     Get(State),
     /// A `SET` of this state, completed or not (its output tells nothing).
     Set(State),
+    /// A `SET ... PX` of this state (without its TTL), completed or not.
+    SetPx(State),
     /// A `DEL` that returned whether the key was present, or `None` if its reply never came.
     Del(Option<bool>),
     /// A completed `INCR` that answered the integer of this state.
@@ -63,31 +97,68 @@ pub(crate) enum Step {
     IncrRefused,
     /// An `INCR` whose reply never came.
     IncrUnknown,
+    /// A transaction: the steps `Model::transactions` holds at this index, in order, at one
+    /// point; those of one whose reply never came have unknown outputs.
+    Multi(u32),
 }
 
 impl Step {
     /// The state after this step, or `None` if the register cannot give this output in
     /// `state`.
-    fn apply(self, state: State, model: &Model) -> Option<State> {
+    ///
+    /// A value with a TTL may have expired just before: a step that accepts `state` as it is
+    /// goes on from it, else one that accepts absence goes on from there. When both accept,
+    /// the first is the one to take: they differ only where an `INCR` found 0 or nothing,
+    /// which leads to the same value with and without a TTL, and the one with a TTL can do
+    /// everything the other can (it need not expire). An `INCR` whose reply never came on a
+    /// value with a TTL is the one case where the two differ otherwise; `check_key` keeps it
+    /// out of the search.
+    pub(crate) fn apply(self, state: State, model: &Model) -> Option<State> {
         match self {
-            Step::Get(returned) => (state == returned).then_some(state),
-            Step::Set(written) => Some(written),
-            Step::Del(Some(true)) => (state != ABSENT).then_some(ABSENT),
-            Step::Del(Some(false)) => (state == ABSENT).then_some(ABSENT),
-            Step::Del(None) => Some(ABSENT),
-            Step::Incr(answered) => {
-                (model.increment(state) == Increment::To(answered)).then_some(answered)
+            Step::Multi(index) => {
+                let steps = &model.transactions[index as usize];
+                let run = |from: State| {
+                    steps
+                        .iter()
+                        .try_fold(from, |state, step| step.apply_unexpired(state, model))
+                };
+                run(state).or_else(|| model.is_volatile(state).then(|| run(ABSENT)).flatten())
             }
-            Step::IncrRefused => (model.increment(state) == Increment::Refused).then_some(state),
-            Step::IncrUnknown => match model.increment(state) {
-                Increment::To(next) => Some(next),
-                Increment::Refused => Some(state),
-                Increment::Unreachable => None,
-            },
+            step => step.apply_unexpired(state, model).or_else(|| {
+                match (model.is_volatile(state), step) {
+                    (false, _) | (true, Step::IncrUnknown) => None,
+                    (true, _) => step.apply_unexpired(ABSENT, model),
+                }
+            }),
         }
     }
 
-    /// Whether a completed operation of this kind leaves the state as it found it.
+    /// [`Step::apply`] with nothing expiring first (as between a transaction's operations).
+    fn apply_unexpired(self, state: State, model: &Model) -> Option<State> {
+        let is_volatile = model.is_volatile(state);
+        let base = model.base(state);
+        match self {
+            Step::Get(returned) => (base == returned).then_some(state),
+            Step::Set(written) => Some(written),
+            Step::SetPx(written) => Some(model.with_ttl(written, true)),
+            Step::Del(Some(true)) => (state != ABSENT).then_some(ABSENT),
+            Step::Del(Some(false)) => (state == ABSENT).then_some(ABSENT),
+            Step::Del(None) => Some(ABSENT),
+            // INCR keeps the TTL, as Redis's does.
+            Step::Incr(answered) => (model.increment(base) == Increment::To(answered))
+                .then(|| model.with_ttl(answered, is_volatile)),
+            Step::IncrRefused => (model.increment(base) == Increment::Refused).then_some(state),
+            Step::IncrUnknown => match model.increment(base) {
+                Increment::To(next) => Some(model.with_ttl(next, is_volatile)),
+                Increment::Refused => Some(state),
+                Increment::Unreachable => None,
+            },
+            Step::Multi(_) => self.apply(state, model),
+        }
+    }
+
+    /// Whether a completed operation of this kind leaves the state as it found it, unless
+    /// it finds a value with a TTL expired (see `Search::read_admitted`).
     fn is_read(self) -> bool {
         matches!(
             self,
@@ -498,9 +569,11 @@ impl<'a> Search<'a> {
             .map(|operation| operation.place.connection as usize + 1)
             .max()
             .unwrap_or(0);
-        let has_increment_unknown = operations
-            .iter()
-            .any(|operation| operation.step == Step::IncrUnknown);
+        // An indeterminate transaction may carry a wait on as such an INCR does.
+        let has_increment_unknown = operations.iter().any(|operation| {
+            operation.step == Step::IncrUnknown
+                || (operation.returned_ns.is_none() && matches!(operation.step, Step::Multi(_)))
+        });
         Search {
             operations,
             model,
@@ -786,6 +859,12 @@ impl<'a> Search<'a> {
     /// A read whose connection still has an unplaced operation sent before it is not taken
     /// here, even when connection order admits it (that operation is indeterminate): taking it
     /// would rule out that operation for good, which a linearization may need.
+    ///
+    /// A read that finds a value with a TTL expired (a `GET` answering nothing, a `DEL`
+    /// answering 0) changes the state, so it is not taken here. One that leaves the state as
+    /// it is here but took effect later, as an expiry, in some linearization, may still be
+    /// moved to the front: the operations after its place there then find the value with a
+    /// TTL instead of absence, and that value can do everything absence can (expire first).
     fn read_admitted(&self, state: State, awaiting: Option<State>) -> (Option<usize>, u64) {
         let mut scanned = 0;
         let mut entry = self.nodes[HEAD].next;
@@ -795,9 +874,10 @@ impl<'a> Search<'a> {
             let operation = &self.operations[index];
             let place = operation.place;
             let is_next = self.placed[place.connection as usize] + 1 == place.position;
+            let admitted = admits(operation, state, awaiting, self.model);
             if operation.step.is_read()
                 && is_next
-                && admits(operation, state, awaiting, self.model).is_some()
+                && admitted.is_some_and(|(state_next, _)| state_next == state)
             {
                 return (Some(index), scanned);
             }
@@ -823,12 +903,14 @@ impl<'a> Search<'a> {
 /// or a `DEL` makes them meet, a `GET` or a completed `INCR` accepts only one integer (or
 /// absence and 0, which it maps to the same 1), so what is left is
 /// - a refused `INCR`, which accepts any two non-integers and keeps both, and
-/// - an indeterminate `INCR` that changes the state with X and leaves the tracks apart.
+/// - an indeterminate `INCR` that changes the state with X and leaves the tracks apart;
+/// - with TTLs and transactions, more: a `GET` of one value with and without a TTL, or a
+///   transaction that keeps the tracks apart. So the rule is the general one:
 ///
-/// So:
 /// - an indeterminate write must change the state, and
-/// - while one awaits, only a completed operation other than a `SET` that rejects the state
-///   without it may come next, or one of those two, which carry the wait on.
+/// - while one awaits, only a completed operation that rejects the state without it may come
+///   next, or an operation that accepts both and keeps them apart (an indeterminate one
+///   changing the state with X), which carries the wait on.
 fn admits(
     operation: &KeyOperation,
     state: State,
@@ -843,19 +925,18 @@ fn admits(
             false => (state_next != state).then_some((state_next, Some(state))),
         };
     };
-    match (is_completed, operation.step) {
-        (true, Step::Set(_)) => None,
-        (true, step) => match step.apply(state_before_write, model) {
-            // It tells the two tracks apart: the write has its observer.
-            None => Some((state_next, None)),
-            Some(_) if step == Step::IncrRefused => Some((state, Some(state_before_write))),
-            Some(_) => None,
-        },
-        (false, Step::IncrUnknown) => {
-            let before_next = Step::IncrUnknown.apply(state_before_write, model)?;
-            (state_next != state && state_next != before_next)
-                .then_some((state_next, Some(before_next)))
+    match (
+        is_completed,
+        operation.step.apply(state_before_write, model),
+    ) {
+        // It tells the two tracks apart: the write has its observer.
+        (true, None) => Some((state_next, None)),
+        // The tracks meet: the write was removable.
+        (_, Some(before_next)) if before_next == state_next => None,
+        (true, Some(before_next)) => Some((state_next, Some(before_next))),
+        (false, Some(before_next)) => {
+            (state_next != state).then_some((state_next, Some(before_next)))
         }
-        (false, _) => None,
+        (false, None) => None,
     }
 }

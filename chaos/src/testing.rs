@@ -9,6 +9,10 @@ use crate::history::{
     integer, ClientId, Completion, ConnectionId, History, Operation, Output, Record,
 };
 
+/// The reference map: each key's value, and whether a `SET ... PX` gave it a TTL (it may then
+/// expire before any operation).
+pub(crate) type Map = BTreeMap<Bytes, (Bytes, bool)>;
+
 /// splitmix64: a small seeded generator, so that the tests need no `rand`.
 pub(crate) struct Rng(u64);
 
@@ -174,13 +178,13 @@ pub(crate) fn concurrent(workload: &Workload) -> Vec<Planned> {
     // A timeout ends the operations in flight before it on its connection no later than it.
     // They were planned with earlier ends, so nothing to fix.
     effects.sort_unstable();
-    run_model(&mut plans, &effects);
+    run_model(&mut plans, &effects, &[]);
     plans
 }
 
 /// Operations one after another, each returning before the next is invoked.
 pub(crate) fn sequential(operations: &[Operation]) -> Vec<Planned> {
-    let mut model: BTreeMap<Bytes, Bytes> = BTreeMap::new();
+    let mut model = Map::new();
     operations
         .iter()
         .enumerate()
@@ -201,32 +205,52 @@ pub(crate) fn sequential(operations: &[Operation]) -> Vec<Planned> {
 }
 
 /// Applies `operation` to the reference map and returns its output.
-pub(crate) fn apply(model: &mut BTreeMap<Bytes, Bytes>, operation: &Operation) -> Output {
+/// Nothing expires here: expiry happens between operations, by the caller.
+pub(crate) fn apply(model: &mut Map, operation: &Operation) -> Output {
     match operation {
-        Operation::Get { key } => Output::Get(model.get(key).cloned()),
+        Operation::Get { key } => Output::Get(model.get(key).map(|(value, _)| value.clone())),
         Operation::Set { key, value } => {
-            model.insert(key.clone(), value.clone());
+            model.insert(key.clone(), (value.clone(), false));
+            Output::Set
+        }
+        Operation::SetPx { key, value, .. } => {
+            model.insert(key.clone(), (value.clone(), true));
             Output::Set
         }
         Operation::Del { key } => Output::Del(model.remove(key).is_some()),
         Operation::Incr { key } => {
-            let current = model.get(key).map_or(Some(0), |value| integer(value));
+            let current = model.get(key).map_or(Some(0), |(value, _)| integer(value));
+            // INCR keeps the TTL, as Redis's does.
+            let has_ttl = model.get(key).is_some_and(|&(_, has_ttl)| has_ttl);
             match current.and_then(|n| n.checked_add(1)) {
                 Some(next) => {
-                    model.insert(key.clone(), Bytes::from(next.to_string()));
+                    model.insert(key.clone(), (Bytes::from(next.to_string()), has_ttl));
                     Output::Incr(Some(next))
                 }
                 None => Output::Incr(None),
             }
         }
+        Operation::Multi { ops, .. } => {
+            Output::Multi(ops.iter().map(|op| apply(model, op)).collect())
+        }
     }
 }
 
+/// Whether `key` holds a value with a TTL, which may expire.
+fn may_expire(model: &Map, key: &[u8]) -> bool {
+    model.get(key).is_some_and(|&(_, has_ttl)| has_ttl)
+}
+
 /// Runs the model over the operations that took effect, in `effects` order (sorted), and fills
-/// in the outputs of the completed ones.
-fn run_model(plans: &mut [Planned], effects: &[(u64, usize)]) {
-    let mut model: BTreeMap<Bytes, Bytes> = BTreeMap::new();
-    for &(_, index) in effects {
+/// in the outputs of the completed ones. A key with a TTL expires just before the `n`th
+/// effect if `expiries[n]` (none past its end).
+fn run_model(plans: &mut [Planned], effects: &[(u64, usize)], expiries: &[bool]) {
+    let mut model = Map::new();
+    for (n, &(_, index)) in effects.iter().enumerate() {
+        let key = plans[index].operation.key();
+        if expiries.get(n) == Some(&true) && may_expire(&model, key) {
+            model.remove(key);
+        }
         let output = apply(&mut model, &plans[index].operation);
         if let End::Returned { output: slot, .. } = &mut plans[index].end {
             *slot = output;
@@ -346,7 +370,17 @@ pub(crate) fn stale_read(plans: &mut [Planned], n: usize) -> Option<Bytes> {
 /// in percent; half of them took effect) and failures; then, a quarter of the time, two
 /// operations of one connection take effect in the other order where their intervals allow
 /// it, and half the time the output of one completed `GET`, `DEL` or `INCR` is changed.
-pub(crate) fn small(rng: &mut Rng, operations_max: u64, timeout_percent: u64) -> Vec<Planned> {
+///
+/// With `has_ttls`, also `SET ... PX` and transactions of one to three operations: "a" gets
+/// `SET ... PX` and no `INCR`, "b" `INCR` and no `SET ... PX` (an `INCR` whose reply never came
+/// on a value with a TTL is what the checker leaves undecided), and a key with a TTL expires
+/// before an effect a third of the time.
+pub(crate) fn small(
+    rng: &mut Rng,
+    operations_max: u64,
+    timeout_percent: u64,
+    has_ttls: bool,
+) -> Vec<Planned> {
     let operations_len = 1 + rng.below(operations_max) as usize;
     let connections = 1 + rng.below(operations_len as u64);
     let mut plans = Vec::with_capacity(operations_len);
@@ -362,11 +396,18 @@ pub(crate) fn small(rng: &mut Rng, operations_max: u64, timeout_percent: u64) ->
             1 => "y",
             _ => "1",
         };
-        let operation = match rng.below(4) {
+        let simple = |rng: &mut Rng| match rng.below(4) {
             0 => Operation::get(key),
             1 => Operation::set(key, value),
             2 => Operation::del(key),
+            _ if key == "a" && has_ttls => Operation::set_px(key, value, 100),
             _ => Operation::incr(key),
+        };
+        let operation = if has_ttls && rng.chance(25) {
+            let ops = (0..1 + rng.below(3)).map(|_| simple(rng)).collect();
+            Operation::multi(ops)
+        } else {
+            simple(rng)
         };
         let (invoked_ns, end_floor_ns, effect_floor) = match lasts.get(&connection) {
             Some(&(invoked, end, effect)) => (invoked + rng.below(6), end, effect),
@@ -430,16 +471,28 @@ pub(crate) fn small(rng: &mut Rng, operations_max: u64, timeout_percent: u64) ->
         .filter_map(|(index, time)| time.map(|time| (time * 16 + index as u64, index)))
         .collect();
     effects.sort_unstable();
-    run_model(&mut plans, &effects);
+    let expiries: Vec<bool> = effects.iter().map(|_| has_ttls && rng.chance(33)).collect();
+    run_model(&mut plans, &effects, &expiries);
     let answers: Vec<usize> = (0..operations_len)
         .filter(|&index| {
             matches!(plans[index].end, End::Returned { .. })
-                && !matches!(plans[index].operation, Operation::Set { .. })
+                && !matches!(
+                    plans[index].operation,
+                    Operation::Set { .. } | Operation::SetPx { .. }
+                )
         })
         .collect();
     if !answers.is_empty() && rng.chance(50) {
         let index = answers[rng.below(answers.len() as u64) as usize];
         if let End::Returned { output, .. } = &mut plans[index].end {
+            // One answer of a transaction.
+            let output = match output {
+                Output::Multi(outputs) => {
+                    let n = rng.below(outputs.len() as u64) as usize;
+                    &mut outputs[n]
+                }
+                output => output,
+            };
             *output = match output {
                 Output::Get(None) => Output::Get(Some(Bytes::from_static(b"x"))),
                 Output::Get(Some(value)) if value == "x" => {
@@ -451,6 +504,7 @@ pub(crate) fn small(rng: &mut Rng, operations_max: u64, timeout_percent: u64) ->
                 Output::Incr(Some(_)) => Output::Incr(None),
                 Output::Incr(None) => Output::Incr(Some(1)),
                 Output::Set => Output::Set,
+                Output::Multi(_) => unreachable!("transactions do not nest"),
             };
         }
     }
@@ -498,8 +552,8 @@ fn brute_force_from(
     records: &[&Record],
     groups: &[(u64, Bytes)],
     done: u32,
-    model: &BTreeMap<Bytes, Bytes>,
-    dead: &mut BTreeSet<(u32, BTreeMap<Bytes, Bytes>)>,
+    model: &Map,
+    dead: &mut BTreeSet<(u32, Map)>,
 ) -> bool {
     if dead.contains(&(done, model.clone())) {
         return false;
@@ -540,19 +594,28 @@ fn brute_force_from(
         {
             continue;
         }
-        let mut next = model.clone();
-        let output = apply(&mut next, &record.operation);
-        let is_accepted = match &record.completion {
-            Completion::Returned {
-                output: recorded, ..
-            } => *recorded == output,
-            _ => true,
-        };
         let done_next = passed
             .iter()
             .fold(done | (1 << index), |done, &other| done | (1 << other));
-        if is_accepted && brute_force_from(records, groups, done_next, &next, dead) {
-            return true;
+        // A key with a TTL may have expired just before.
+        let key = record.operation.key();
+        let expired = may_expire(model, key).then(|| {
+            let mut expired = model.clone();
+            expired.remove(key);
+            expired
+        });
+        for from in std::iter::once(model.clone()).chain(expired) {
+            let mut next = from;
+            let output = apply(&mut next, &record.operation);
+            let is_accepted = match &record.completion {
+                Completion::Returned {
+                    output: recorded, ..
+                } => *recorded == output,
+                _ => true,
+            };
+            if is_accepted && brute_force_from(records, groups, done_next, &next, dead) {
+                return true;
+            }
         }
     }
     dead.insert((done, model.clone()));

@@ -71,8 +71,8 @@ impl Evidence<'_> {
                 "not linearizable on key {:?}: {explanation}",
                 String::from_utf8_lossy(&key)
             )),
-            outcome @ Outcome::Unknown { .. } => {
-                failures.push(format!("linearizability undecided: {outcome:?}"))
+            outcome @ (Outcome::Unknown { .. } | Outcome::Unsupported { .. }) => {
+                failures.push(format!("linearizability undecided: {outcome}"))
             }
         }
         // Removed nodes stopped applying for good: the every-node checks are for members.

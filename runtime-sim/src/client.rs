@@ -1,6 +1,13 @@
 //! Simulated Redis clients: RESP over madsim TCP through the core's codec, a random GET / SET /
-//! DEL / INCR workload over a few keys with unique values, and every operation recorded in a
+//! DEL / INCR workload over a few keys with unique values, with expiring keys (`SET ... PX`)
+//! and transactions (`MULTI` ... `EXEC` on one key), and every operation recorded in a
 //! [`History`] together with where it ended and how.
+//!
+//! Keys `k0`, `k2`, ... are counters (`INCR`, no `PX`), `k1`, `k3`, ... expire (`SET ... PX`,
+//! no `INCR`): an `INCR` whose reply never came on a value with a TTL is the one thing the
+//! checker cannot decide (see `seshat_chaos`'s crate docs). A transaction is `MULTI`, its
+//! queued commands and `EXEC`, written back to back as one operation of the history; its
+//! `+OK` and `+QUEUED` replies are read and dropped, `EXEC`'s array is the output.
 //!
 //! A client opens one connection after another, each to one node for a few dozen requests at
 //! most. A connection keeps up to its *depth* of requests in flight (1 to the workload's
@@ -34,6 +41,12 @@ const CONNECTION_REQUESTS_MAX: usize = 30;
 /// After a round (a pipeline sent and drained), the client pauses up to this long for each
 /// request the round sent: about the old one-at-a-time client's rate, whatever the depth.
 const PAUSE_PER_REQUEST_MAX_MS: u64 = 20;
+/// Chance in percent that a command is a transaction.
+const TRANSACTION_PERCENT: u32 = 10;
+/// Commands a transaction queues at most.
+const TRANSACTION_OPS_MAX: u64 = 4;
+/// The TTLs of `SET ... PX`, milliseconds: short, so that keys expire during a run.
+const TTL_MS: std::ops::RangeInclusive<u64> = 50..=2000;
 /// Chance in percent that a new connection goes to the node the last `MOVED` named rather
 /// than to a random one. Low, so that every node, a cut-off minority included, keeps getting
 /// requests (some scenarios check what it answers).
@@ -105,11 +118,12 @@ pub struct Workload {
     pub depth_max: usize,
 }
 
-/// A command to send: the operation the history records and its RESP arguments.
+/// A command to send: the operation the history records and its requests' RESP arguments
+/// (one request, or `MULTI`, the queued ones and `EXEC`: the last reply is the answer).
 #[derive(Clone, Debug)]
 struct Command {
     operation: Operation,
-    args: Vec<Bytes>,
+    requests: Vec<Vec<Bytes>>,
     /// Times it was sent again after `MOVED`.
     redirects: usize,
 }
@@ -258,7 +272,13 @@ impl Client {
             if in_flight.is_empty() {
                 return moved_to;
             }
-            let Some(reply) = connection.read_reply(self.workload.reply_timeout).await else {
+            let replies = in_flight
+                .front()
+                .map_or(1, |sent| sent.command.requests.len());
+            let Some(reply) = connection
+                .read_replies(replies, self.workload.reply_timeout)
+                .await
+            else {
                 // The replies may still come; the connection is dropped so that nothing reads
                 // them as another request's.
                 self.time_out_all(&mut in_flight, &node);
@@ -308,7 +328,9 @@ impl Client {
         let invoked = self.workload.start.elapsed();
         for _ in 0..count {
             let command = self.next_command();
-            encode_request(&command.args, &mut bytes);
+            for args in &command.requests {
+                encode_request(args, &mut bytes);
+            }
             let operation_id = self.recording.lock().expect("recording lock").history.send(
                 id,
                 nanos(invoked),
@@ -439,6 +461,16 @@ impl Connection {
         self.stream.write_all(bytes).await.is_ok() && self.stream.flush().await.is_ok()
     }
 
+    /// The last of the next `count` replies (the others are a transaction's `+OK` and
+    /// `+QUEUED`); `None` when the connection broke or one did not come within `timeout`.
+    async fn read_replies(&mut self, count: usize, timeout: Duration) -> Option<Reply> {
+        let mut last = None;
+        for _ in 0..count {
+            last = Some(self.read_reply(timeout).await?);
+        }
+        last
+    }
+
     /// The next reply; `None` when the connection broke or no reply came within `timeout`.
     async fn read_reply(&mut self, timeout: Duration) -> Option<Reply> {
         let exchange = async {
@@ -455,43 +487,84 @@ impl Connection {
     }
 }
 
-/// A random command, with a value no other command uses: mostly a string, a quarter of the
-/// time an integer (spaced out, so INCRs of one never reach another) for INCR to count on.
+/// A random command on a random key, with values no other command uses: now and then a
+/// transaction of a few commands on one key.
 fn random_command(client: u64, sequence: u64, keys: usize) -> Command {
     let mut rng = thread_rng();
-    let key = Bytes::from(format!("k{}", rng.gen_range(0..keys)));
-    let (operation, name) = match rng.gen_range(0..100) {
-        0..=34 => (Operation::get(key.clone()), "GET"),
-        35..=69 => {
-            let value = if rng.gen_ratio(1, 4) {
-                Bytes::from(((client * 10_000_000 + sequence) * 1_000_000).to_string())
-            } else {
-                Bytes::from(format!("c{client:03}-{sequence:07}"))
-            };
-            let args = vec![Bytes::from_static(b"SET"), key.clone(), value.clone()];
-            return Command {
-                operation: Operation::set(key, value),
-                args,
-                redirects: 0,
-            };
-        }
-        70..=84 => (Operation::del(key.clone()), "DEL"),
-        _ => (Operation::incr(key.clone()), "INCR"),
-    };
+    let index = rng.gen_range(0..keys);
+    let key = Bytes::from(format!("k{index}"));
+    // Odd keys expire, even ones count (see the module docs).
+    let expires = index % 2 == 1;
+    if !rng.gen_ratio(TRANSACTION_PERCENT, 100) {
+        let (operation, args) = random_simple(&key, expires, client, sequence * 8);
+        return Command {
+            operation,
+            requests: vec![args],
+            redirects: 0,
+        };
+    }
+    let len = rng.gen_range(1..=TRANSACTION_OPS_MAX);
+    let (ops, queued): (Vec<Operation>, Vec<Vec<Bytes>>) = (0..len)
+        .map(|n| random_simple(&key, expires, client, sequence * 8 + n))
+        .unzip();
+    let mut requests = vec![vec![Bytes::from_static(b"MULTI")]];
+    requests.extend(queued);
+    requests.push(vec![Bytes::from_static(b"EXEC")]);
     Command {
-        operation,
-        args: vec![Bytes::from_static(name.as_bytes()), key],
+        operation: Operation::multi(ops),
+        requests,
         redirects: 0,
     }
 }
 
+/// A GET, SET, DEL, and INCR on a counter or `SET ... PX` on a key that `expires`, with its
+/// RESP arguments. A SET's value is unique to (`client`, `unique`): mostly a string, a quarter
+/// of the time (on counters) an integer, spaced out so that INCRs of one never reach another.
+fn random_simple(key: &Bytes, expires: bool, client: u64, unique: u64) -> (Operation, Vec<Bytes>) {
+    let mut rng = thread_rng();
+    let string = || Bytes::from(format!("c{client:03}-{unique:08}"));
+    let (operation, name) = match rng.gen_range(0..100) {
+        0..=34 => (Operation::get(key.clone()), "GET"),
+        35..=69 => {
+            let value = if !expires && rng.gen_ratio(1, 4) {
+                Bytes::from(((client * 100_000_000 + unique) * 100_000).to_string())
+            } else {
+                string()
+            };
+            let args = vec![Bytes::from_static(b"SET"), key.clone(), value.clone()];
+            return (Operation::set(key.clone(), value), args);
+        }
+        70..=84 => (Operation::del(key.clone()), "DEL"),
+        _ if expires => {
+            let value = string();
+            let ttl_ms = rng.gen_range(TTL_MS);
+            let args = vec![
+                Bytes::from_static(b"SET"),
+                key.clone(),
+                value.clone(),
+                Bytes::from_static(b"PX"),
+                Bytes::from(ttl_ms.to_string()),
+            ];
+            return (Operation::set_px(key.clone(), value, ttl_ms), args);
+        }
+        _ => (Operation::incr(key.clone()), "INCR"),
+    };
+    (
+        operation,
+        vec![Bytes::from_static(name.as_bytes()), key.clone()],
+    )
+}
+
 /// The history's output for a normal reply to `operation`; `None` for an error or a reply of
-/// the wrong kind. An INCR's refusal of a value that is no integer is a normal answer.
+/// the wrong kind. An INCR's refusal of a value that is no integer is a normal answer, in a
+/// transaction too.
 fn output(operation: &Operation, reply: &Reply) -> Option<Output> {
     match (operation, reply) {
         (Operation::Get { .. }, Reply::Bulk(value)) => Some(Output::Get(Some(value.clone()))),
         (Operation::Get { .. }, Reply::Null) => Some(Output::Get(None)),
-        (Operation::Set { .. }, Reply::Simple(ok)) if ok == "OK" => Some(Output::Set),
+        (Operation::Set { .. } | Operation::SetPx { .. }, Reply::Simple(ok)) if ok == "OK" => {
+            Some(Output::Set)
+        }
         (Operation::Del { .. }, Reply::Integer(n)) => Some(Output::Del(*n > 0)),
         (Operation::Incr { .. }, Reply::Integer(n)) => Some(Output::Incr(Some(*n))),
         (Operation::Incr { .. }, Reply::Error(text))
@@ -500,6 +573,12 @@ fn output(operation: &Operation, reply: &Reply) -> Option<Output> {
         {
             Some(Output::Incr(None))
         }
+        (Operation::Multi { ops, .. }, Reply::Array(replies)) if replies.len() == ops.len() => ops
+            .iter()
+            .zip(replies)
+            .map(|(op, reply)| output(op, reply))
+            .collect::<Option<Vec<Output>>>()
+            .map(Output::Multi),
         _ => None,
     }
 }
