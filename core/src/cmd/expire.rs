@@ -238,9 +238,11 @@ fn apply_getex(args: &[Bytes], db: &mut Writer<'_, '_>) -> Reply {
     };
     match option {
         GetEx::Keep => {}
-        GetEx::Persist => {
+        // Only a key that had a TTL changes (Redis signals no change, so a WATCH holds).
+        GetEx::Persist if record.deadline_ms.is_some() => {
             db.set_deadline(key, None);
         }
+        GetEx::Persist => {}
         GetEx::Expire {
             arg,
             unit,

@@ -611,6 +611,31 @@ mod tests {
     }
 
     #[test]
+    fn commands_that_change_nothing_leave_a_watch_intact() {
+        // As in Redis 7.0.15: none of these signals a change of `k`.
+        let unchanged: &[&[&str]] = &[
+            &["GETEX", "k", "PERSIST"],
+            &["PERSIST", "k"],
+            &["GET", "k"],
+            &["SET", "k", "x", "NX"],
+            &["DEL", "absent"],
+            &["INCRBY", "k", "x"],
+        ];
+        for command in unchanged {
+            let mut server = Server::new();
+            let (mut a, mut b) = (client(1), client(2));
+            server.send(&mut b, &["SET", "k", "1"]);
+            server.send(&mut a, &["WATCH", "k"]);
+            server.send(&mut b, command);
+            assert_eq!(
+                server.script(&mut a, INCR_IN_MULTI),
+                Reply::Array(vec![Reply::Integer(2)]),
+                "after {command:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_connections_own_write_before_multi_aborts_but_not_a_flush_of_absent_keys() {
         let mut server = Server::new();
         let (mut a, mut b) = (client(1), client(2));
