@@ -909,13 +909,9 @@ fn a_pipelined_connection_sees_its_commands_in_the_order_sent() {
     );
 }
 
-#[test]
-fn a_follower_without_a_leader_forgets_the_reads_it_answered_noquorum() {
-    // Goal: reads queued on a follower that knows no leader do not pile up after their
-    // requests timed out. Method: isolate a follower until it forgets the leader, send it 200
-    // DBSIZEs (keyless: a follower queues them for a ReadIndex round), let them time out.
-    let mut cluster = cluster(2);
-    let leader = leader_of(&mut cluster, DATA, &[]);
+/// A follower, isolated until it knows no leader of the data group any more.
+fn follower_that_forgot_the_leader(cluster: &mut Cluster) -> NodeId {
+    let leader = leader_of(cluster, DATA, &[]);
     let alone = cluster
         .node_ids()
         .into_iter()
@@ -924,10 +920,20 @@ fn a_follower_without_a_leader_forgets_the_reads_it_answered_noquorum() {
     cluster.isolate(alone);
     cluster.run_for(3 * SECOND);
     assert_eq!(
-        status(&cluster, alone, DATA).leader,
+        status(cluster, alone, DATA).leader,
         None,
         "still knows a leader"
     );
+    alone
+}
+
+#[test]
+fn a_follower_without_a_leader_forgets_the_reads_it_answered_noquorum() {
+    // Goal: reads queued on a follower that knows no leader do not pile up after their
+    // requests timed out. Method: isolate a follower until it forgets the leader, send it 200
+    // DBSIZEs (keyless: a follower queues them for a ReadIndex round), let them time out.
+    let mut cluster = cluster(2);
+    let alone = follower_that_forgot_the_leader(&mut cluster);
     let handles: Vec<_> = (0..200)
         .map(|_| cluster.send(alone, command(&["DBSIZE"])))
         .collect();
@@ -948,19 +954,7 @@ fn cluster_slots_lists_the_asked_node_first_while_no_leader_is_known() {
     // fails its start on an empty one). Method: isolate a follower until it forgets the
     // leader; it lists itself first, then the others.
     let mut cluster = cluster(1);
-    let leader = leader_of(&mut cluster, DATA, &[]);
-    let alone = cluster
-        .node_ids()
-        .into_iter()
-        .find(|&id| id != leader)
-        .expect("a follower");
-    cluster.isolate(alone);
-    cluster.run_for(3 * SECOND);
-    assert_eq!(
-        status(&cluster, alone, DATA).leader,
-        None,
-        "still knows a leader"
-    );
+    let alone = follower_that_forgot_the_leader(&mut cluster);
     let Some(Reply::Array(ranges)) =
         cluster.call(alone, command(&["CLUSTER", "SLOTS"]), 10 * SECOND)
     else {
