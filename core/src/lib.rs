@@ -113,4 +113,8 @@ pub enum PlantedBug {
     /// waiting for its connection's earlier reads. A pipelined `SET` then `GET` may read the
     /// value from before the `SET`, and a `GET` then `SET` the value the `SET` wrote.
     IgnoreConnectionOrder,
+    /// A transaction's reads are served from the keyspace as the apply pass found it, not at
+    /// the transaction's own point: a transaction that writes a key and then reads it sees the
+    /// value from before, as if its commands had been applied apart (the reads first).
+    SplitTransaction,
 }

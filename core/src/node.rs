@@ -192,7 +192,11 @@ impl Node {
             let machine = if group.is_system() {
                 Machine::System(Directory::load(data, &*store)?)
             } else {
-                Machine::Data(Keyspace::load(data, &*store, config.value_bytes_max)?)
+                #[cfg_attr(not(feature = "planted-bugs"), allow(unused_mut))]
+                let mut keyspace = Keyspace::load(data, &*store, config.value_bytes_max)?;
+                #[cfg(feature = "planted-bugs")]
+                keyspace.plant(config.planted_bug);
+                Machine::Data(keyspace)
             };
             let group_config = GroupConfig {
                 node: config.id,

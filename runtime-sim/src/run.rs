@@ -127,6 +127,7 @@ pub fn bug_name(bug: PlantedBug) -> &'static str {
         PlantedBug::AckBeforeCommit => "ack-before-commit",
         PlantedBug::ReadWithoutReadIndex => "read-without-read-index",
         PlantedBug::IgnoreConnectionOrder => "ignore-connection-order",
+        PlantedBug::SplitTransaction => "split-transaction",
     }
 }
 
@@ -136,6 +137,7 @@ pub fn bug_by_name(name: &str) -> Option<PlantedBug> {
         PlantedBug::AckBeforeCommit,
         PlantedBug::ReadWithoutReadIndex,
         PlantedBug::IgnoreConnectionOrder,
+        PlantedBug::SplitTransaction,
     ]
     .into_iter()
     .find(|&bug| bug_name(bug) == name)

@@ -194,6 +194,27 @@ fn planted_ack_before_commit_is_caught() {
 ///
 /// Not every seed catches it: the seed picks how deep clients pipeline, and a seed whose
 /// clients wait for each reply (depth 1) cannot reorder a connection's requests.
+/// A transaction's reads that ignore its own writes (as if its commands applied apart) must be
+/// caught: the checker takes a transaction as one step at one point.
+#[test]
+fn planted_split_transaction_is_caught() {
+    let options = RunOptions {
+        planted_bug: Some(PlantedBug::SplitTransaction),
+        ..RunOptions::default()
+    };
+    let name = "leader-failure";
+    let scenario = scenario(name);
+    let reports: Vec<Report> = (0..env_count("SESHAT_SIM_SEEDS", 10))
+        .map(|seed| {
+            println!("seed={seed} scenario={name} planted=split-transaction");
+            run(&scenario, seed, &options)
+        })
+        .collect();
+    let caught = reports.iter().filter(|r| !r.passed()).count();
+    println!("{name}: caught on {caught} of {} seeds", reports.len());
+    assert!(caught > 0, "{name} never caught the planted bug");
+}
+
 #[test]
 fn planted_ignore_connection_order_is_caught() {
     let options = RunOptions {

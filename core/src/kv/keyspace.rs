@@ -229,6 +229,11 @@ impl Writer<'_, '_> {
     /// A reader of the keyspace as this pass has left it so far (a read inside a
     /// transaction).
     pub(crate) fn reader(&self) -> Reader<'_> {
+        // Planted: the read sees the store as the pass found it.
+        #[cfg(feature = "planted-bugs")]
+        if self.keyspace.planted_bug == Some(crate::PlantedBug::SplitTransaction) {
+            return Reader::new(self.keyspace, self.cx.store);
+        }
         Reader::mid_pass(self.keyspace, self.cx)
     }
 
@@ -620,6 +625,9 @@ pub(crate) struct Keyspace {
     random_draws: Cell<u64>,
     /// The keys connections WATCH (stored in the data range too).
     watches: Watches,
+    /// The known bug to plant, if any (simulation builds only).
+    #[cfg(feature = "planted-bugs")]
+    planted_bug: Option<crate::PlantedBug>,
 }
 
 impl Keyspace {
@@ -645,6 +653,8 @@ impl Keyspace {
             expired_keys: 0,
             random_draws: Cell::new(0),
             watches: Watches::load(range, store)?,
+            #[cfg(feature = "planted-bugs")]
+            planted_bug: None,
         })
     }
 
@@ -665,6 +675,8 @@ impl Keyspace {
             expired_keys: self.expired_keys,
             random_draws: self.random_draws.clone(),
             watches: Watches::load(range, store)?,
+            #[cfg(feature = "planted-bugs")]
+            planted_bug: self.planted_bug,
         })
     }
 
@@ -680,6 +692,12 @@ impl Keyspace {
     /// Where the live data is.
     pub(crate) fn range(&self) -> DataRange {
         self.range
+    }
+
+    /// Plants `bug` in this keyspace's apply (simulation builds only).
+    #[cfg(feature = "planted-bugs")]
+    pub(crate) fn plant(&mut self, bug: Option<crate::PlantedBug>) {
+        self.planted_bug = bug;
     }
 
     /// Pairs the data range holds: what a snapshot of it transfers.
