@@ -139,6 +139,31 @@ fn nemesis() {
     passes("nemesis");
 }
 
+/// Runs scenario `name` over the fixed seeds with `bug` planted, prints each report, and
+/// returns the reports that failed (at least one, or the test fails).
+fn caught_with(bug: PlantedBug, name: &str) -> Vec<Report> {
+    let options = RunOptions {
+        planted_bug: Some(bug),
+        ..RunOptions::default()
+    };
+    let scenario = scenario(name);
+    let label = seshat_runtime_sim::run::bug_name(bug);
+    let reports: Vec<Report> = (0..env_count("SESHAT_SIM_SEEDS", 10))
+        .map(|seed| {
+            println!("seed={seed} scenario={name} planted={label}");
+            run(&scenario, seed, &options)
+        })
+        .collect();
+    for report in &reports {
+        print!("{}", describe(report));
+    }
+    let total = reports.len();
+    let caught: Vec<Report> = reports.into_iter().filter(|r| !r.passed()).collect();
+    println!("{name}: caught on {} of {total} seeds", caught.len());
+    assert!(!caught.is_empty(), "{name} never caught the planted bug");
+    caught
+}
+
 /// The checks bite: with "acknowledge a write before it commits" planted, the scenarios where
 /// a leader loses its majority (5: leader isolation; 6: cascading failures) fail within the
 /// fixed seeds, for the reason that bug causes: an acknowledged write that is lost. (`s05` and
@@ -149,29 +174,8 @@ fn nemesis() {
 /// SET in that window.
 #[test]
 fn planted_ack_before_commit_is_caught() {
-    let options = RunOptions {
-        planted_bug: Some(PlantedBug::AckBeforeCommit),
-        ..RunOptions::default()
-    };
     for name in ["leader-isolation", "cascading-failures"] {
-        let scenario = scenario(name);
-        let reports: Vec<Report> = (0..env_count("SESHAT_SIM_SEEDS", 10))
-            .map(|seed| {
-                println!("seed={seed} scenario={name} planted=ack-before-commit");
-                run(&scenario, seed, &options)
-            })
-            .collect();
-        for report in &reports {
-            print!("{}", describe(report));
-        }
-        let caught: Vec<&Report> = reports.iter().filter(|r| !r.passed()).collect();
-        println!(
-            "{name}: caught on {} of {} seeds",
-            caught.len(),
-            reports.len()
-        );
-        assert!(!caught.is_empty(), "{name} never caught the planted bug");
-        for report in caught {
+        for report in caught_with(PlantedBug::AckBeforeCommit, name) {
             let lost_write = report.failures.iter().any(|f| {
                 f.contains("not linearizable")
                     || f.contains("is not in node")
@@ -194,52 +198,10 @@ fn planted_ack_before_commit_is_caught() {
 ///
 /// Not every seed catches it: the seed picks how deep clients pipeline, and a seed whose
 /// clients wait for each reply (depth 1) cannot reorder a connection's requests.
-/// A transaction's reads that ignore its own writes (as if its commands applied apart) must be
-/// caught: the checker takes a transaction as one step at one point.
-#[test]
-fn planted_split_transaction_is_caught() {
-    let options = RunOptions {
-        planted_bug: Some(PlantedBug::SplitTransaction),
-        ..RunOptions::default()
-    };
-    let name = "leader-failure";
-    let scenario = scenario(name);
-    let reports: Vec<Report> = (0..env_count("SESHAT_SIM_SEEDS", 10))
-        .map(|seed| {
-            println!("seed={seed} scenario={name} planted=split-transaction");
-            run(&scenario, seed, &options)
-        })
-        .collect();
-    let caught = reports.iter().filter(|r| !r.passed()).count();
-    println!("{name}: caught on {caught} of {} seeds", reports.len());
-    assert!(caught > 0, "{name} never caught the planted bug");
-}
-
 #[test]
 fn planted_ignore_connection_order_is_caught() {
-    let options = RunOptions {
-        planted_bug: Some(PlantedBug::IgnoreConnectionOrder),
-        ..RunOptions::default()
-    };
     let name = "clock-skew";
-    let scenario = scenario(name);
-    let reports: Vec<Report> = (0..env_count("SESHAT_SIM_SEEDS", 10))
-        .map(|seed| {
-            println!("seed={seed} scenario={name} planted=ignore-connection-order");
-            run(&scenario, seed, &options)
-        })
-        .collect();
-    for report in &reports {
-        print!("{}", describe(report));
-    }
-    let caught: Vec<&Report> = reports.iter().filter(|r| !r.passed()).collect();
-    println!(
-        "{name}: caught on {} of {} seeds",
-        caught.len(),
-        reports.len()
-    );
-    assert!(!caught.is_empty(), "{name} never caught the planted bug");
-    for report in caught {
+    for report in caught_with(PlantedBug::IgnoreConnectionOrder, name) {
         assert!(
             report.pipeline_depth_max > 1,
             "{name} seed {} failed without pipelining: {:?}",
@@ -255,6 +217,13 @@ fn planted_ignore_connection_order_is_caught() {
             report.seed, report.failures
         );
     }
+}
+
+/// A transaction's reads that ignore its own writes (as if its commands applied apart) must be
+/// caught: the checker takes a one-key transaction as one step at one point.
+#[test]
+fn planted_split_transaction_is_caught() {
+    caught_with(PlantedBug::SplitTransaction, "leader-failure");
 }
 
 /// Seeds that failed on a bug in the core's connection order, found by sweeps, kept as
