@@ -143,3 +143,58 @@ fn deadlines_survive_snapshots_restarts_and_a_new_leader() {
     }
     cluster.assert_consistent();
 }
+
+#[test]
+fn reads_of_keys_without_ttls_never_wait_for_a_write() {
+    // Goal: with no key that has a TTL, the cluster time does not matter, so a read-only load
+    // is one ReadIndex round per read and writes nothing: no read waits for an entry (a write
+    // round, with fsyncs) that moves the cluster time. Method: fsyncs much slower than the
+    // network; a GET every millisecond for 2 s, no writes; every reply must come sooner than
+    // one fsync, and the log must not grow.
+    let fsync = Duration::from_millis(4)..Duration::from_millis(5);
+    for seed in 1..=3 {
+        let mut options = ClusterOptions::new(seed);
+        options.fsync_latency = fsync.clone();
+        options.faults.delay = Duration::from_micros(300)..Duration::from_micros(600);
+        let mut cluster = Cluster::new(options);
+        let leader = leader(&mut cluster, &[]);
+        call(&mut cluster, leader, &["SET", "k", "v"]);
+        cluster.run_for(SECOND);
+        let last_index = |cluster: &Cluster| {
+            let node = cluster.node(leader).expect("running");
+            let status = node.status().into_iter().find(|s| s.group == DATA);
+            status.expect("a data group").last_index
+        };
+        let index_before = last_index(&cluster);
+        let mut sent = Vec::new();
+        for _ in 0..2_000 {
+            sent.push((
+                cluster.elapsed(),
+                cluster.send(leader, command(&["GET", "k"])),
+            ));
+            cluster.run_for(Duration::from_millis(1));
+        }
+        cluster.run_for(SECOND);
+        let slowest = sent
+            .iter()
+            .map(|&(at, handle)| {
+                assert_eq!(
+                    cluster.reply(handle),
+                    Some(&Reply::Bulk(Bytes::from_static(b"v")))
+                );
+                cluster.replied_at(handle).expect("replied") - at
+            })
+            .max()
+            .expect("2,000 reads");
+        assert!(
+            slowest < fsync.start,
+            "seed {seed}: a read took {slowest:?}, more than an fsync ({:?})",
+            fsync.start
+        );
+        assert_eq!(
+            last_index(&cluster),
+            index_before,
+            "seed {seed}: reads wrote"
+        );
+    }
+}

@@ -197,15 +197,16 @@ impl Writer<'_, '_> {
 
     /// Sets `key`'s value, keeping its TTL if it has one (APPEND, INCR, SETRANGE).
     pub(crate) fn put(&mut self, key: &[u8], value: &[u8]) {
-        let deadline_ms = self.entry(key).and_then(|record| record.deadline_ms);
-        self.write(key, Bytes::copy_from_slice(value), deadline_ms);
+        let old = self.entry(key);
+        let deadline_ms = old.as_ref().and_then(|record| record.deadline_ms);
+        self.write(key, old, Bytes::copy_from_slice(value), deadline_ms);
     }
 
     /// Sets `key` to `value` expiring at `deadline_ms` (`None`: never), replacing any TTL
     /// (SET, MSET). A deadline already past leaves the key deleted.
     pub(crate) fn set(&mut self, key: &[u8], value: &[u8], deadline_ms: Option<u64>) {
-        self.entry(key);
-        self.write(key, Bytes::copy_from_slice(value), deadline_ms);
+        let old = self.entry(key);
+        self.write(key, old, Bytes::copy_from_slice(value), deadline_ms);
     }
 
     /// Changes the deadline of an existing `key`; whether it exists. A deadline already past
@@ -213,7 +214,8 @@ impl Writer<'_, '_> {
     pub(crate) fn set_deadline(&mut self, key: &[u8], deadline_ms: Option<u64>) -> bool {
         match self.entry(key) {
             Some(record) => {
-                self.write(key, record.value, deadline_ms);
+                let value = record.value.clone();
+                self.write(key, Some(record), value, deadline_ms);
                 true
             }
             None => false,
@@ -300,39 +302,46 @@ impl Writer<'_, '_> {
         }
     }
 
-    /// Writes `key`'s record over an existing one (which [`Writer::entry`] has looked at, so
-    /// an expired one is gone), keeping the counts and the deadline entries in step.
-    fn write(&mut self, key: &[u8], value: Bytes, deadline_ms: Option<u64>) {
+    /// Writes `key`'s record over `old`, the one [`Writer::entry`] found (so an expired one
+    /// is gone), keeping the counts and the deadline entries in step. An overwrite is one put
+    /// of the record; the deadline entries change only if the deadline does.
+    fn write(&mut self, key: &[u8], old: Option<Record>, value: Bytes, deadline_ms: Option<u64>) {
         let range = self.keyspace.range;
         self.touch(key);
-        let stored = layout::record_key(range, key);
-        let old = self.cx.get(CF, &stored).map(|old| Record::decode(&old));
-        if let Some(old) = &old {
-            self.remove(key, stored.clone(), old);
-        }
         let record = Record { value, deadline_ms };
-        if record.expired_at(self.now_ms()) {
-            return;
-        }
+        let live = !record.expired_at(self.now_ms());
         let state = &mut self.keyspace.state;
-        state.keys += 1;
-        if let Some(deadline) = deadline_ms {
-            state.expiring += 1;
-            state.deadline_sum += u128::from(deadline);
-            self.cx
-                .put(CF, layout::deadline_key(range, deadline, key), Vec::new());
+        if let Some(old) = &old {
+            state.forget(old);
         }
-        self.cx.put(CF, stored, record.encode());
+        if live {
+            state.count(&record);
+        }
+        let old_deadline = old.as_ref().and_then(|old| old.deadline_ms);
+        let new_deadline = deadline_ms.filter(|_| live);
+        if old_deadline != new_deadline {
+            if let Some(deadline) = old_deadline {
+                self.cx
+                    .delete(CF, layout::deadline_key(range, deadline, key));
+            }
+            if let Some(deadline) = new_deadline {
+                self.cx
+                    .put(CF, layout::deadline_key(range, deadline, key), Vec::new());
+            }
+        }
+        let stored = layout::record_key(range, key);
+        if live {
+            self.cx.put(CF, stored, record.encode());
+        } else if old.is_some() {
+            self.cx.delete(CF, stored);
+        }
     }
 
     /// Deletes `key`'s stored `record` and its deadline entry.
     fn remove(&mut self, key: &[u8], stored: Vec<u8>, record: &Record) {
         self.touch(key);
-        let state = &mut self.keyspace.state;
-        state.keys -= 1;
+        self.keyspace.state.forget(record);
         if let Some(deadline) = record.deadline_ms {
-            state.expiring -= 1;
-            state.deadline_sum -= u128::from(deadline);
             self.cx
                 .delete(CF, layout::deadline_key(self.keyspace.range, deadline, key));
         }
@@ -574,6 +583,24 @@ pub(crate) struct KeyspaceState {
 impl KeyspaceState {
     /// Encoded length.
     pub(crate) const LEN: usize = 40;
+
+    /// Counts `record`, just stored.
+    fn count(&mut self, record: &Record) {
+        self.keys += 1;
+        if let Some(deadline) = record.deadline_ms {
+            self.expiring += 1;
+            self.deadline_sum += u128::from(deadline);
+        }
+    }
+
+    /// Stops counting `record`, replaced or deleted.
+    fn forget(&mut self, record: &Record) {
+        self.keys -= 1;
+        if let Some(deadline) = record.deadline_ms {
+            self.expiring -= 1;
+            self.deadline_sum -= u128::from(deadline);
+        }
+    }
 
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(Self::LEN);
@@ -919,6 +946,65 @@ mod tests {
             }),
             Step::Flush => None,
         }
+    }
+
+    #[test]
+    fn an_overwrite_is_one_put_and_a_ttl_change_moves_one_deadline_entry() {
+        // Goal: a write over an existing key costs one store write for its record (no
+        // tombstone first), plus deadline-entry changes only when the deadline changes.
+        // Method: apply writes over a stored key and count the data family's batch ops.
+        use crate::storage::WriteOp;
+        let mut replica = super::super::testing::Replica::new();
+        let data_ops = |replica: &mut super::super::testing::Replica, words: &[&str]| {
+            let args = words
+                .iter()
+                .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+                .collect();
+            let mut cx = ApplyContext::new(&replica.store);
+            replica
+                .keyspace
+                .apply(
+                    &mut cx,
+                    &Proposal::Command {
+                        unix_ms: 1_000,
+                        args,
+                    },
+                )
+                .unwrap();
+            let batch = cx.into_batch();
+            let ops: Vec<&str> = batch
+                .ops()
+                .iter()
+                .map(|op| match op {
+                    WriteOp::Put { .. } => "put",
+                    WriteOp::Delete { .. } => "delete",
+                    WriteOp::DeleteRange { .. } => "delete-range",
+                })
+                .collect();
+            let ops = ops.join(" ");
+            let mut batch = batch;
+            replica.keyspace.finish_pass(&mut batch);
+            replica.store.write(batch).unwrap();
+            ops
+        };
+        assert_eq!(data_ops(&mut replica, &["SET", "k", "v1"]), "put");
+        assert_eq!(data_ops(&mut replica, &["SET", "k", "v2"]), "put");
+        assert_eq!(
+            data_ops(&mut replica, &["SET", "k", "v3", "PX", "5000"]),
+            "put put"
+        );
+        assert_eq!(data_ops(&mut replica, &["APPEND", "k", "4"]), "put");
+        assert_eq!(
+            data_ops(&mut replica, &["PEXPIRE", "k", "9000"]),
+            "delete put put"
+        );
+        assert_eq!(data_ops(&mut replica, &["SET", "k", "v5"]), "delete put");
+        assert_eq!(replica.keyspace.state().keys, 1);
+        assert_eq!(replica.keyspace.state().expiring, 0);
+        assert_eq!(
+            replica.run(1_000, &["GET", "k"]),
+            Reply::Bulk(Bytes::from_static(b"v5"))
+        );
     }
 
     proptest! {

@@ -14,7 +14,9 @@
 //!   write for a while), the read waits for an entry stamped now: the last one this leader
 //!   proposed if it is recent enough, else an expiry entry proposed for the purpose. So a TTL
 //!   is read at most `LAG_MAX` stale, and reading stays one ReadIndex round the rest of the
-//!   time.
+//!   time. Only answers about keys with a deadline depend on the cluster time, so a leader
+//!   with no such key, and no entry it has not applied, serves at any cluster time: a
+//!   read-only load without TTLs writes nothing.
 
 use std::time::Duration;
 
@@ -86,6 +88,16 @@ impl Group {
         if unix_ms <= clock + Expiry::LAG_MAX {
             return 0;
         }
+        let Machine::Data(keyspace) = &self.machine else {
+            return 0;
+        };
+        // No key has a deadline, and any entry that could give one applies after this read
+        // arrived, stamped by this leader from then on: no answer depends on the lag.
+        if keyspace.state().expiring == 0
+            && self.applied_index == self.raw.raft.raft_log.last_index()
+        {
+            return 0;
+        }
         let term = self.raw.raft.term;
         if let Some((index, stamp_term, stamp)) = self.expiry.stamped {
             if stamp_term == term
@@ -95,9 +107,6 @@ impl Group {
                 return index;
             }
         }
-        let Machine::Data(keyspace) = &self.machine else {
-            return 0;
-        };
         let due = keyspace.due_keys(store, unix_ms.max(clock), Expiry::BATCH);
         if self.propose_expiry(unix_ms, due) {
             self.raw.raft.raft_log.last_index()
