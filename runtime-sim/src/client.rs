@@ -116,6 +116,11 @@ pub struct Workload {
     pub until: Instant,
     /// The most requests a connection keeps in flight; each draws its depth from `1..=` it.
     pub depth_max: usize,
+    /// A probe rather than a workload client: every connection goes to `nodes[0]`, every
+    /// command is a plain SET, and a `MOVED` ends its operation without being followed. A
+    /// check of what a cut-off node answers writes needs writes to reach that node, which a
+    /// random client does not promise.
+    pub pinned: bool,
 }
 
 /// A command to send: the operation the history records and its requests' RESP arguments
@@ -174,6 +179,9 @@ impl Client {
     /// Where the next connection goes: the node the last `MOVED` named, mostly.
     fn pick_node(&self) -> String {
         let mut rng = thread_rng();
+        if self.workload.pinned {
+            return self.workload.nodes[0].clone();
+        }
         match &self.leader {
             Some(leader) if rng.gen_ratio(TO_KNOWN_LEADER_PERCENT, 100) => leader.clone(),
             _ => self.workload.nodes[rng.gen_range(0..self.workload.nodes.len())].clone(),
@@ -214,6 +222,9 @@ impl Client {
             return command;
         }
         self.sequence += 1;
+        if self.workload.pinned {
+            return plain_set(self.number, self.sequence, self.workload.keys);
+        }
         random_command(self.number, self.sequence, self.workload.keys)
     }
 
@@ -288,6 +299,7 @@ impl Client {
             let sent_request = in_flight.pop_front().expect("checked above");
             let mut resend = false;
             match cluster_error(&reply) {
+                Some(ClusterError::Moved { .. }) if self.workload.pinned => is_done = true,
                 Some(ClusterError::Moved { addr, .. }) => {
                     self.leader = Some(addr.clone());
                     moved_to = Some(addr);
@@ -513,6 +525,17 @@ fn random_command(client: u64, sequence: u64, keys: usize) -> Command {
     Command {
         operation: Operation::multi(ops),
         requests,
+        redirects: 0,
+    }
+}
+
+/// A `SET` of a value no other command uses on a random key, with no TTL.
+fn plain_set(client: u64, sequence: u64, keys: usize) -> Command {
+    let key = Bytes::from(format!("k{}", thread_rng().gen_range(0..keys)));
+    let value = Bytes::from(format!("c{client:03}-{:08}", sequence * 8));
+    Command {
+        requests: vec![vec![Bytes::from_static(b"SET"), key.clone(), value.clone()]],
+        operation: Operation::set(key, value),
         redirects: 0,
     }
 }

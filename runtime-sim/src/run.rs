@@ -336,8 +336,9 @@ async fn play(scenario: Scenario, seed: u64, options: RunOptions) -> Report {
         start,
         until: start + scenario.duration,
         depth_max,
+        pinned: false,
     };
-    let clients: Vec<_> = (1..=options.clients)
+    let mut clients: Vec<_> = (1..=options.clients)
         .map(|client| clients_node.spawn(run_client(client, workload.clone(), recording.clone())))
         .collect();
 
@@ -377,6 +378,27 @@ async fn play(scenario: Scenario, seed: u64, options: RunOptions) -> Report {
             }
             if let Fault::Pause(_, pause) = step.fault {
                 paused.extend(hit.nodes.iter().map(|&id| (start.elapsed() + pause, id)));
+            }
+            // A check of the writes a cut-off node answers gets writes sent to it.
+            for check in &scenario.checks {
+                let &Check::MinorityRefusesWrites { from, to } = check else {
+                    continue;
+                };
+                let (Some(&cut_off), Some(healed)) = (hit.nodes.first(), schedule.get(to)) else {
+                    continue;
+                };
+                if from != played.len() {
+                    continue;
+                }
+                let probe = Workload {
+                    nodes: vec![client_addr(cut_off)],
+                    until: start + healed.at,
+                    depth_max: 1,
+                    pinned: true,
+                    ..workload.clone()
+                };
+                let number = options.clients + 1 + from as u64;
+                clients.push(clients_node.spawn(run_client(number, probe, recording.clone())));
             }
             played.push(Played::new(start.elapsed(), step.fault.clone(), hit));
         }
