@@ -12,7 +12,10 @@
 //!   confirms, so its index comes after the read's; a read that follows a write the leader has
 //!   not committed yet needs no round at all: that write's commit, by a majority in this
 //!   leader's term after the read arrived, confirms the leadership as a round would (the
-//!   read *rides* on the write).
+//!   read *rides* on the write). A read rides only if no earlier read of its connection
+//!   waits for a round: a riding read is served when its write applies, and a round confirmed
+//!   later would serve the earlier read after it, at a later state (simulator, forward mode,
+//!   compaction-under-load seed 56).
 //!
 //! A held request keeps everything the connection sent after it behind it.
 //!
@@ -79,6 +82,15 @@ impl ConnectionOrder {
         self.clients.get(&client).is_some_and(|order| {
             !order.held.is_empty() || (is_write && order.reads_unconfirmed > 0)
         })
+    }
+
+    /// Whether `client` has a read waiting for a ReadIndex round. A later read of it must not
+    /// ride on a write then: riding, it would be served as soon as that write applies, maybe
+    /// before the earlier read, which its round may confirm only after later entries applied.
+    pub(super) fn has_unconfirmed_read(&self, client: ClientId) -> bool {
+        self.clients
+            .get(&client)
+            .is_some_and(|order| order.reads_unconfirmed > 0)
     }
 
     /// Holds a request until the reads ahead of it are confirmed.

@@ -107,6 +107,7 @@ impl Group {
         let raft = &self.raw.raft;
         let rides = (raft.state == StateRole::Leader
             && floor > raft.raft_log.committed
+            && !self.order.has_unconfirmed_read(client)
             && self.proposals.is_waiting(floor, raft.term))
         .then_some(raft.term);
         let read = PendingRead {
