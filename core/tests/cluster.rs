@@ -909,6 +909,50 @@ fn a_pipelined_connection_sees_its_commands_in_the_order_sent() {
     );
 }
 
+#[test]
+fn a_read_never_rides_past_an_earlier_read_of_its_connection() {
+    // Goal: a read that could ride on another connection's pending write (its time floor)
+    // is not served before an earlier read of its own connection that waits for a ReadIndex
+    // round. Method: a key with a deadline makes reads wait for a fresh clock entry; one read
+    // starts a round; then connection A reads k (waiting for the next round), B sets k to 1,
+    // A reads k again (its floor is B's write), B sets k to 2. A's two reads must see k's
+    // values in the order they were written: never 2 then 1, never 1 then nil.
+    for_each_seed(
+        "a_read_never_rides_past_an_earlier_read_of_its_connection",
+        |seed| {
+            let mut cluster = Cluster::new(ClusterOptions::new(seed));
+            let leader = leader_of(&mut cluster, DATA, &[]);
+            let reply = cluster.call(leader, command(&["SET", "t", "v", "EX", "1000"]), SECOND);
+            assert_eq!(reply, Some(Reply::ok()));
+            cluster.run_for(Duration::from_millis(200));
+            let (other, a, b) = (cluster.connect(), cluster.connect(), cluster.connect());
+            cluster.send_on(leader, other, get("x"));
+            cluster.run_for(Duration::from_micros(500));
+            let first = cluster.send_on(leader, a, get("k"));
+            cluster.send_on(leader, b, set("k", "1"));
+            let second = cluster.send_on(leader, a, get("k"));
+            cluster.send_on(leader, b, set("k", "2"));
+            assert!(
+                cluster.run_until(5 * SECOND, |c| c.reply(first).is_some()
+                    && c.reply(second).is_some()),
+                "the reads were not answered"
+            );
+            let rank = |handle| match cluster.reply(handle).expect("answered") {
+                Reply::Null => 0,
+                reply if *reply == bulk("1") => 1,
+                reply if *reply == bulk("2") => 2,
+                reply => panic!("unexpected reply {reply:?}"),
+            };
+            assert!(
+                rank(first) <= rank(second),
+                "A read {:?} and then {:?}",
+                cluster.reply(first),
+                cluster.reply(second)
+            );
+        },
+    );
+}
+
 /// A follower, isolated until it knows no leader of the data group any more.
 fn follower_that_forgot_the_leader(cluster: &mut Cluster) -> NodeId {
     let leader = leader_of(cluster, DATA, &[]);

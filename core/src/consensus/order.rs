@@ -15,7 +15,8 @@
 //!   read *rides* on the write). A read rides only if no earlier read of its connection
 //!   waits for a round: a riding read is served when its write applies, and a round confirmed
 //!   later would serve the earlier read after it, at a later state (simulator, forward mode,
-//!   compaction-under-load seed 56).
+//!   compaction-under-load seed 56; `a_read_never_rides_past_an_earlier_read_of_its_connection`
+//!   in `core/tests/cluster.rs`).
 //!
 //! A held request keeps everything the connection sent after it behind it.
 //!
