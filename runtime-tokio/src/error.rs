@@ -57,6 +57,9 @@ pub enum Error {
         /// The node's internal address, `host:port`.
         addr: String,
     },
+    /// The node's event loop returned before it was asked to stop.
+    #[error("the node's event loop stopped")]
+    Stopped,
     /// A task that carried out part of the work panicked or was cancelled.
     #[error("{what} failed")]
     Task {

@@ -151,7 +151,7 @@ pub async fn serve<D: Disk + 'static>(
     )
     .publish_status(status)
     .report_stats(counters.clone(), probe);
-    let driver = tokio::spawn(driver.run());
+    let mut driver = tokio::spawn(driver.run());
 
     let limits = ConnectionLimits {
         decoder: DecoderLimits::for_value_bytes_max(config.limits.max_value_size_bytes as usize),
@@ -180,7 +180,30 @@ pub async fn serve<D: Disk + 'static>(
         _ => None,
     };
 
-    shutdown.await;
+    // Fail-stop: a node whose event loop ended on its own (a store write failed, say on a full
+    // or failing disk, or a bug panicked) stops serving at once; it has acknowledged nothing
+    // it could not write, and a restart on a healthy disk recovers from what is on it.
+    tokio::pin!(shutdown);
+    tokio::select! {
+        () = &mut shutdown => {}
+        ended = &mut driver => {
+            let why = match &ended {
+                Ok(_) => "it returned".to_owned(),
+                Err(error) if error.is_panic() => panic_text(error),
+                Err(error) => error.to_string(),
+            };
+            tracing::error!(node = config.node.id, %why, "the node's event loop stopped; stopping the node");
+            if let Some(joining) = &joining {
+                joining.abort();
+            }
+            listener.abort();
+            internal.abort();
+            return Err(match ended {
+                Err(source) => Error::Task { what: "the node's event loop", source },
+                Ok(_) => Error::Stopped,
+            });
+        }
+    }
     tracing::info!(node = config.node.id, "shutting down");
     if let Some(joining) = joining {
         joining.abort();
@@ -195,6 +218,12 @@ pub async fn serve<D: Disk + 'static>(
     internal.abort();
     let _ = internal.await;
     Ok(())
+}
+
+/// The message a panicked task's `JoinError` carries, when it is text.
+fn panic_text(error: &tokio::task::JoinError) -> String {
+    // `JoinError` hands the payload out only by value; its `Display` names the task instead.
+    format!("{error:?}")
 }
 
 /// Asks the cluster at `join_addr` to add this node, until it has (a member may be down or

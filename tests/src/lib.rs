@@ -305,6 +305,53 @@ impl Cluster {
         );
     }
 
+    /// Waits up to `within` for node `i`'s process to exit on its own and returns how it
+    /// exited; `None` if it is still running.
+    pub fn wait_for_exit(
+        &mut self,
+        i: usize,
+        within: Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        let child = self.nodes[i].child.as_mut()?;
+        let status = wait_until_blocking(deadline, Duration::from_millis(20), || {
+            child.try_wait().expect("waiting for seshat")
+        })?;
+        self.nodes[i].child = None;
+        Some(status)
+    }
+
+    /// Moves node `i`'s data (the node must not be running) to `to`, which must not exist
+    /// yet, and points its configuration there.
+    pub fn move_data_dir(&mut self, i: usize, to: &Path) {
+        let node = &mut self.nodes[i];
+        assert!(node.child.is_none(), "node {} is running", node.id);
+        let copied = Command::new("cp")
+            .arg("-a")
+            .arg(&node.data_dir)
+            .arg(to)
+            .status()
+            .expect("running cp");
+        assert!(
+            copied.success(),
+            "copying {} to {}",
+            node.data_dir.display(),
+            to.display()
+        );
+        std::fs::remove_dir_all(&node.data_dir).expect("removing the old data dir");
+        let text = std::fs::read_to_string(&node.config).expect("reading config");
+        let old = format!("data_dir = \"{}\"", node.data_dir.display());
+        assert!(text.contains(&old), "config names the data dir");
+        let text = text.replace(&old, &format!("data_dir = \"{}\"", to.display()));
+        std::fs::write(&node.config, text).expect("writing config");
+        node.data_dir = to.to_path_buf();
+    }
+
+    /// The log of node `i`, all of it.
+    pub fn log_of(&self, i: usize) -> String {
+        std::fs::read_to_string(&self.nodes[i].log).unwrap_or_default()
+    }
+
     /// A Redis connection to node `i`.
     pub fn client(&self, i: usize) -> redis::Connection {
         let url = format!("redis://127.0.0.1:{}/", self.nodes[i].client_port);

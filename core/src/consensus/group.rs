@@ -743,17 +743,18 @@ impl Group {
     }
 }
 
-/// Writes `batch` to the store, which must not fail: the group cannot go on with its state
-/// half written.
-///
-/// # Panics
-/// If the store refuses the write; the message names the group and `what` was written.
 /// The answer to a read that rode on its connection's write when this node stopped leading:
 /// it certainly had no effect, and retrying it is safe.
 pub(super) fn riding_read_lost() -> Reply {
     ClusterError::TryAgain(TryAgain::LeadershipMoving).into()
 }
 
+/// Writes `batch` to the store, which must not fail: the group cannot go on with its state
+/// half written.
+///
+/// # Panics
+/// If the store refuses the write; the message names the group and `what` was written. The
+/// runtime then stops the node (fail-stop): nothing it could not write was acknowledged.
 pub(super) fn write(store: &mut dyn Store, batch: WriteBatch, group: GroupId, what: &str) {
     store
         .write(batch)

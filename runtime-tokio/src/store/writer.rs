@@ -76,8 +76,7 @@ impl PersistWriter {
                         count += 1;
                     }
                     if let Err(error) = store.write_synced(merged, sync) {
-                        tracing::error!(%error, "persisting Raft state failed; stopping the node");
-                        std::process::exit(1);
+                        super::fail_stop("persisting Raft state", &error);
                     }
                     counters.batches.fetch_add(count, Ordering::Relaxed);
                     counters.writes.fetch_add(1, Ordering::Relaxed);
