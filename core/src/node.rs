@@ -526,6 +526,15 @@ impl Node {
     /// known, or, for a request a follower forwarded, `NOTLEADER` (the follower routes it
     /// anew; a forwarded request is never parked or forwarded again).
     fn route(&mut self, key: RequestKey, call: Call) {
+        // A parked request of this connection (a write raft-rs dropped while leadership moves
+        // on, or any command while no leader is known) keeps its later commands behind it:
+        // served first, they would take effect before it (simulator, forward mode,
+        // membership-churn seed 20). They are dispatched again together, in order.
+        if self.parked.iter().any(|((client, _), _)| *client == key.0) {
+            self.set_stage(key, Stage::Parked);
+            self.parked.push((key, Request::from(call)));
+            return;
+        }
         let group_id = match call.first_key() {
             Some(first) => self.group_for_key(first),
             None => GroupId::FIRST_DATA,

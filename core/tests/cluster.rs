@@ -1332,6 +1332,66 @@ fn a_forwarding_follower_keeps_order_across_a_leadership_transfer() {
 }
 
 #[test]
+fn a_leader_handing_over_keeps_a_pipelined_connection_in_order() {
+    // Goal: a write the leader cannot propose because it is handing leadership over (raft-rs
+    // drops proposals then) waits, and the connection's later commands wait behind it: none
+    // is served first. Method: forward mode (the parked write then runs at the next leader);
+    // start a transfer and, in the same instant, pipeline DEL k, GET k, SET k, GET k to the
+    // old leader; every reply must match the connection's own sequential order (simulator,
+    // forward mode, membership-churn seed 20: a GET after a DEL returned the deleted value).
+    for_each_seed(
+        "a_leader_handing_over_keeps_a_pipelined_connection_in_order",
+        |seed| {
+            let (mut cluster, leader, heir) = forwarding_cluster_with_leader(seed);
+            assert_eq!(
+                cluster.call(leader, set("k", "old"), 5 * SECOND),
+                Some(Reply::ok())
+            );
+            let client = cluster.connect();
+            cluster.send(
+                leader,
+                Request::TransferLeader {
+                    group: DATA,
+                    to: heir,
+                },
+            );
+            let pipeline = [del(&["k"]), get("k"), set("k", "new"), get("k")];
+            let handles: Vec<_> = pipeline
+                .into_iter()
+                .map(|request| cluster.send_on(leader, client, request))
+                .collect();
+            assert!(cluster.run_until(10 * SECOND, |c| all_answered(c, &handles)));
+            let replies: Vec<&Reply> = handles
+                .iter()
+                .map(|h| cluster.reply(*h).expect("answered"))
+                .collect();
+            // Each command either failed (it may not have run) or saw the ones before it.
+            let mut value = Some("old");
+            for (i, reply) in replies.iter().enumerate() {
+                if reply.is_error() {
+                    return; // Outcome unknown from here on: the model ends.
+                }
+                match i {
+                    0 => {
+                        assert_eq!(**reply, Reply::Integer(1), "DEL: {replies:?}");
+                        value = None;
+                    }
+                    1 | 3 => assert_eq!(
+                        **reply,
+                        value.map_or(Reply::Null, bulk),
+                        "GET {i}: {replies:?}"
+                    ),
+                    _ => {
+                        assert_eq!(**reply, Reply::ok(), "SET: {replies:?}");
+                        value = Some("new");
+                    }
+                }
+            }
+        },
+    );
+}
+
+#[test]
 fn a_partitioned_forwarding_follower_answers_noquorum_within_the_timeout() {
     // Goal: a forwarded request that reaches no leader gets NOQUORUM within the request
     // timeout, as a parked one does, and never OK. Method: cut a follower off, ask it at
