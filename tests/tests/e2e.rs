@@ -331,6 +331,31 @@ fn limits_and_malformed_input_get_errors_and_the_node_keeps_serving() {
 }
 
 #[test]
+fn a_command_too_large_for_one_log_entry_is_refused_and_writes_go_on() {
+    // Goal: no command can make a log entry larger than the peers can receive (a DEL of
+    // 270,000 keys of 250 bytes, 68 MB, once did: the entry exceeded the internal port's 64
+    // MiB message limit, the leader retried it forever and every later write timed out).
+    // Method: send that DEL; it must be refused, and a SET right after it acknowledged.
+    let cluster = Cluster::start(3);
+    let leader = cluster.wait_for_leader(STARTUP);
+    let keys: Vec<Vec<u8>> = (0..270_000)
+        .map(|i| format!("{i:0>250}").into_bytes())
+        .collect();
+    let mut args: Vec<&[u8]> = vec![b"DEL"];
+    args.extend(keys.iter().map(Vec::as_slice));
+    let reply = ask(&cluster, leader, &args);
+    assert!(
+        reply.starts_with("-ERR command too large"),
+        "the DEL was answered {reply:?}\n{}",
+        cluster.logs()
+    );
+    let started = Instant::now();
+    assert_eq!(ask(&cluster, leader, &[b"SET", b"after", b"1"]), "+OK");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(cluster.wait_for_leader(STARTUP), leader, "leadership moved");
+}
+
+#[test]
 fn a_thousand_concurrent_connections_are_served() {
     // Goal: many idle connections are cheap and all get answers. Method: 1,000 sockets open
     // at once, PING on each, then a SET and GET through a few of them.

@@ -59,6 +59,18 @@ pub struct CommandLimits {
     pub value_bytes_max: usize,
 }
 
+impl CommandLimits {
+    /// The most argument bytes one command may carry (each argument counts 4 bytes more, as
+    /// in its log entry): what one log entry holds at most, so that the entry, and the Raft
+    /// message that carries it, stay far below the internal port's 64 MiB message limit (a
+    /// DEL of 250,000 long keys once made an entry no peer could receive, and every later
+    /// write timed out). 4 MiB, as a transaction's queue, or more where the value limit needs
+    /// it: one SET of the largest value always fits.
+    pub fn arguments_bytes_max(&self) -> usize {
+        transaction::TRANSACTION_BYTES_MAX.max(self.value_bytes_max + self.key_bytes_max + 4096)
+    }
+}
+
 impl Default for CommandLimits {
     fn default() -> Self {
         CommandLimits {
@@ -309,6 +321,16 @@ impl Call {
         args: Vec<Bytes>,
         limits: &CommandLimits,
     ) -> Result<Call, (Reply, Accounting)> {
+        let bytes: usize = args.iter().map(|arg| 4 + arg.len()).sum();
+        if bytes > limits.arguments_bytes_max() {
+            let accounting =
+                Self::named_spec(&args).map_or(Accounting::default(), Accounting::rejected);
+            let reply = Reply::error(format!(
+                "ERR command too large ({bytes} bytes of arguments; the limit is {})",
+                limits.arguments_bytes_max()
+            ));
+            return Err((reply, accounting));
+        }
         let spec = Self::lookup(&args).map_err(|reply| {
             let accounting =
                 Self::named_spec(&args).map_or(Accounting::default(), Accounting::rejected);

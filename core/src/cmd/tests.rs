@@ -120,6 +120,37 @@ fn oversized_keys_and_values_are_refused() {
 }
 
 #[test]
+fn a_command_bigger_than_one_log_entry_may_hold_is_refused() {
+    // 20,000 keys of 250 bytes: under every per-argument limit, over the 4 MiB a command may
+    // carry, so it never becomes an entry too large to replicate.
+    let limits = CommandLimits::default();
+    let key = Bytes::from(vec![b'k'; 250]);
+    let mut huge = vec![Bytes::from_static(b"DEL")];
+    huge.extend(std::iter::repeat_n(key.clone(), 20_000));
+    let Err(Reply::Error(text)) = Call::parse(huge, &limits) else {
+        panic!("a 5 MB DEL was accepted");
+    };
+    assert_eq!(
+        text,
+        "ERR command too large (5080007 bytes of arguments; the limit is 4194304)"
+    );
+    let mut fits = vec![Bytes::from_static(b"DEL")];
+    fits.extend(std::iter::repeat_n(key, 15_000));
+    assert!(Call::parse(fits, &limits).is_ok());
+    // The largest value always fits in one SET.
+    let big = CommandLimits {
+        key_bytes_max: 256,
+        value_bytes_max: 8 << 20,
+    };
+    let set = vec![
+        Bytes::from_static(b"SET"),
+        Bytes::from(vec![b'k'; 256]),
+        Bytes::from(vec![b'v'; 8 << 20]),
+    ];
+    assert!(Call::parse(set, &big).is_ok());
+}
+
+#[test]
 fn select_accepts_only_database_zero() {
     assert_eq!(reply(&mut session(), &["SELECT", "0"]), Reply::ok());
     assert_eq!(error(&["SELECT", "3"]), "ERR DB index is out of range");
