@@ -110,8 +110,14 @@ pub trait PeerSender: Send {
     fn send(&mut self, to: NodeId, group: GroupId, message: eraftpb::Message);
 
     /// Makes sure messages to `id` go to `addr` (a member that joined, or one that announced
-    /// itself); a peer already known keeps its link.
+    /// itself); a peer already known keeps its link and its address.
     fn ensure_peer(&mut self, id: NodeId, addr: &str);
+
+    /// Brings the links in line with the members the system group's directory lists now (the
+    /// only source that may change a known peer's address): a new member gets links, a member
+    /// whose address changed is reached at the new one, and a peer the directory listed before
+    /// and no longer does (it left the cluster) loses its links.
+    fn sync_directory(&mut self, members: &[(NodeId, String)]);
 
     /// Queues a forwarded command for `to`, behind every earlier one (one ordered stream per
     /// link generation). Answers come back as [`Event::ForwardReply`], a broken stream (or a

@@ -136,9 +136,7 @@ impl<P: PeerSender, D: Disk> Driver<P, D> {
                 () = tokio::time::sleep_until(timer) => {
                     self.node.handle_timeout(self.clock.now());
                     let members = self.node.peer_addrs();
-                    for (id, addr) in &members {
-                        self.peers.ensure_peer(*id, addr);
-                    }
+                    self.peers.sync_directory(&members);
                     if let Some(status) = &self.status {
                         let groups = self.node.status();
                         let removed = self.node.is_removed();

@@ -43,8 +43,8 @@ pub struct ForwardLink {
     pub me: NodeId,
     /// The peer, leader of the group the forwards are for.
     pub peer: NodeId,
-    /// The peer's internal address.
-    pub addr: String,
+    /// The peer's internal address, as the directory has it now.
+    pub addr: tokio::sync::watch::Receiver<String>,
     /// Deadline for connecting and for the peer to take one request.
     pub rpc_timeout: Duration,
     /// Where answers and failures go.
@@ -53,7 +53,7 @@ pub struct ForwardLink {
 
 impl ForwardLink {
     /// Carries `forwards` to the peer until the driver drops the queue.
-    pub async fn run(self, mut forwards: mpsc::Receiver<ForwardedRequest>) {
+    pub async fn run(mut self, mut forwards: mpsc::Receiver<ForwardedRequest>) {
         let mut backoff = BACKOFF.0;
         // Generations below this one broke and were reported: their forwards are dropped.
         let mut dead_below = 0;
@@ -103,12 +103,13 @@ impl ForwardLink {
     /// the leader answered anything on it, and a forward of a later generation that arrived
     /// meanwhile (for the next stream); `Err` once the driver is gone.
     async fn stream(
-        &self,
+        &mut self,
         first: ForwardedRequest,
         forwards: &mut mpsc::Receiver<ForwardedRequest>,
     ) -> Result<(bool, Option<ForwardedRequest>), ()> {
         let generation = first.link.generation;
-        let Ok(mut client) = crate::transport::connect(&self.addr, self.rpc_timeout).await else {
+        let addr = self.addr.borrow_and_update().clone();
+        let Ok(mut client) = crate::transport::connect(&addr, self.rpc_timeout).await else {
             return Ok((false, None));
         };
         let (outgoing, requests) = mpsc::channel::<ForwardRequest>(16);
@@ -127,6 +128,9 @@ impl ForwardLink {
         let mut answered = false;
         loop {
             tokio::select! {
+                // A new address: this stream ends like a broken one (its requests end with an
+                // unknown outcome) and the next one goes there, so no request overtakes another.
+                _ = self.addr.changed() => return Ok((answered, None)),
                 next = forwards.recv() => {
                     let Some(next) = next else { return Err(()) };
                     if next.link.generation < generation {

@@ -7,7 +7,7 @@
 //! growing pauses; every reconnect resolves its address again, so DNS names that move (Docker
 //! Compose, Kubernetes headless services) are followed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +40,13 @@ pub const PEER_QUEUE_MAX: usize = 4096;
 const BATCH_MESSAGES_MAX: usize = 256;
 /// Largest gRPC message accepted, bytes (a batch of appends).
 pub const GRPC_MESSAGE_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// A batch takes more messages only while it holds fewer bytes than this. The sizes derive
+/// from one another: a command carries at most `CommandLimits::arguments_bytes_max` (4 MiB
+/// by default), so an entry is about as large; raft-rs fills an append up to 1 MiB
+/// (`max_size_per_msg`) and always sends at least one entry; so one message is at most about
+/// 5 MiB, and a batch at most this plus one message: far below [`GRPC_MESSAGE_BYTES_MAX`]
+/// (256 messages of 1 MiB once made a batch no follower could take, forever).
+const BATCH_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// First and largest pause between reconnection attempts.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(2));
 /// Chunks of a snapshot transfer between two progress lines in the log (64 MiB).
@@ -287,7 +294,11 @@ pub struct Peers {
     queues: BTreeMap<NodeId, mpsc::Sender<(GroupId, eraftpb::Message)>>,
     /// Forwarded commands for each peer, started with its Raft link.
     forwards: BTreeMap<NodeId, mpsc::Sender<ForwardedRequest>>,
-    addrs: BTreeMap<NodeId, String>,
+    /// Each peer's address; its links read it at every (re)connect.
+    addrs: BTreeMap<NodeId, watch::Sender<String>>,
+    /// Peers the system group's directory has listed: one that leaves the list loses its
+    /// links. Peers only known from the configuration or an announcement are never closed.
+    listed: BTreeSet<NodeId>,
     rpc_timeout: Duration,
     events: mpsc::Sender<Event>,
     dropped: Arc<AtomicU64>,
@@ -309,6 +320,7 @@ impl Peers {
             queues: BTreeMap::new(),
             forwards: BTreeMap::new(),
             addrs: BTreeMap::new(),
+            listed: BTreeSet::new(),
             rpc_timeout,
             events,
             dropped: Arc::new(AtomicU64::new(0)),
@@ -333,12 +345,13 @@ impl PeerSender for Peers {
         tracing::info!(peer = %id, addr, "new peer");
         let (queue, messages) = mpsc::channel(PEER_QUEUE_MAX);
         self.queues.insert(id, queue);
-        self.addrs.insert(id, addr.to_owned());
+        let (addr_tx, addr_rx) = watch::channel(addr.to_owned());
+        self.addrs.insert(id, addr_tx);
         let link = PeerLink {
             me: self.me,
             my_addr: self.my_addr.clone(),
             peer: id,
-            addr: addr.to_owned(),
+            addr: addr_rx.clone(),
             rpc_timeout: self.rpc_timeout,
             events: self.events.clone(),
         };
@@ -348,11 +361,42 @@ impl PeerSender for Peers {
         let link = ForwardLink {
             me: self.me,
             peer: id,
-            addr: addr.to_owned(),
+            addr: addr_rx,
             rpc_timeout: self.rpc_timeout,
             events: self.events.clone(),
         };
         tokio::spawn(link.run(queued));
+    }
+
+    fn sync_directory(&mut self, members: &[(NodeId, String)]) {
+        for (id, addr) in members {
+            if *id == self.me {
+                continue;
+            }
+            self.listed.insert(*id);
+            match self.addrs.get(id) {
+                None => self.ensure_peer(*id, addr),
+                Some(known) if *known.borrow() != *addr => {
+                    tracing::info!(peer = %id, old = %*known.borrow(), new = %addr, "peer address changed");
+                    known.send_replace(addr.clone());
+                }
+                Some(_) => {}
+            }
+        }
+        let gone: Vec<NodeId> = self
+            .listed
+            .iter()
+            .filter(|id| !members.iter().any(|(member, _)| member == *id))
+            .copied()
+            .collect();
+        for id in gone {
+            tracing::info!(peer = %id, "peer left the cluster; closing its links");
+            self.listed.remove(&id);
+            // Dropping the senders ends the peer's tasks.
+            self.queues.remove(&id);
+            self.forwards.remove(&id);
+            self.addrs.remove(&id);
+        }
     }
 
     fn forward(&mut self, to: NodeId, request: ForwardedRequest) {
@@ -395,7 +439,7 @@ impl PeerSender for Peers {
         source: SnapshotSource,
     ) {
         let events = self.events.clone();
-        let Some(addr) = self.addrs.get(&to).cloned() else {
+        let Some(addr) = self.addrs.get(&to).map(|addr| addr.borrow().clone()) else {
             tracing::warn!(%to, "no address for peer; dropping snapshot");
             tokio::spawn(async move {
                 let failed = Event::SnapshotSent {
@@ -533,29 +577,40 @@ struct PeerLink {
     me: NodeId,
     my_addr: String,
     peer: NodeId,
-    addr: String,
+    /// The peer's address, as the directory has it now.
+    addr: watch::Receiver<String>,
     rpc_timeout: Duration,
     events: mpsc::Sender<Event>,
 }
 
 impl PeerLink {
-    async fn run(self, mut messages: mpsc::Receiver<(GroupId, eraftpb::Message)>) {
+    async fn run(mut self, mut messages: mpsc::Receiver<(GroupId, eraftpb::Message)>) {
         let mut backoff = BACKOFF.0;
         loop {
-            match self.connect().await {
+            if messages.is_closed() {
+                return; // The peer left the cluster (or the driver stopped) meanwhile.
+            }
+            let addr = self.addr.borrow_and_update().clone();
+            match connect(&addr, self.rpc_timeout).await {
                 Ok(client) => {
-                    tracing::debug!(peer = %self.peer, addr = %self.addr, "connected");
+                    tracing::debug!(peer = %self.peer, %addr, "connected");
                     backoff = BACKOFF.0;
                     if self.stream(client, &mut messages).await.is_none() {
-                        return; // The driver is gone.
+                        return; // The driver is gone, or the peer left the cluster.
                     }
                 }
                 Err(error) => {
-                    tracing::debug!(peer = %self.peer, addr = %self.addr, %error, "connect failed");
+                    tracing::debug!(peer = %self.peer, %addr, %error, "connect failed");
                 }
             }
             // Raft retries what is lost: drop what queued up while the peer was away.
-            while messages.try_recv().is_ok() {}
+            loop {
+                match messages.try_recv() {
+                    Ok(_) => {}
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => return,
+                }
+            }
             if self
                 .events
                 .send(Event::Unreachable(self.peer))
@@ -569,34 +624,46 @@ impl PeerLink {
         }
     }
 
-    async fn connect(
-        &self,
-    ) -> Result<InternalClient<tonic::transport::Channel>, tonic::transport::Error> {
-        connect(&self.addr, self.rpc_timeout).await
-    }
-
-    /// Streams batches until the connection fails (`Some`) or the driver stops (`None`).
+    /// Streams batches until the connection fails or the peer's address changes (`Some`), or
+    /// the queue closes (`None`: the driver stopped, or the peer left the cluster).
     async fn stream(
-        &self,
+        &mut self,
         mut client: InternalClient<tonic::transport::Channel>,
         messages: &mut mpsc::Receiver<(GroupId, eraftpb::Message)>,
     ) -> Option<()> {
         let (batches, outgoing) = mpsc::channel::<RaftBatch>(16);
         let call = tokio::spawn(async move { client.raft(ReceiverStream::new(outgoing)).await });
+        // A message taken from the queue that did not fit the last batch: the next one's first.
+        let mut carried: Option<RaftEnvelope> = None;
         loop {
-            let first = messages.recv().await?;
+            let first = match carried.take() {
+                Some(first) => first,
+                None => tokio::select! {
+                    first = messages.recv() => envelope(first?),
+                    changed = self.addr.changed() => {
+                        call.abort();
+                        return changed.ok(); // A new address: reconnect there.
+                    }
+                },
+            };
+            let mut bytes = first.message.len();
             let mut batch = RaftBatch {
                 from: self.me.0,
                 to: self.peer.0,
-                messages: Vec::new(),
+                messages: vec![first],
                 from_addr: self.my_addr.clone(),
             };
-            batch.messages.push(envelope(first));
-            while batch.messages.len() < BATCH_MESSAGES_MAX {
-                match messages.try_recv() {
-                    Ok(next) => batch.messages.push(envelope(next)),
-                    Err(_) => break,
+            while batch.messages.len() < BATCH_MESSAGES_MAX && bytes < BATCH_BYTES_MAX {
+                let Ok(next) = messages.try_recv() else {
+                    break;
+                };
+                let next = envelope(next);
+                if bytes + next.message.len() > BATCH_BYTES_MAX {
+                    carried = Some(next);
+                    break;
                 }
+                bytes += next.message.len();
+                batch.messages.push(next);
             }
             match tokio::time::timeout(self.rpc_timeout, batches.send(batch)).await {
                 Ok(Ok(())) => {}
@@ -616,5 +683,74 @@ fn envelope((group, message): (GroupId, eraftpb::Message)) -> RaftEnvelope {
         message: message
             .write_to_bytes()
             .expect("raft-rs messages serialise"),
+    }
+}
+
+#[cfg(all(test, not(madsim)))]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    fn addr_of(listener: &TcpListener) -> String {
+        listener.local_addr().expect("bound").to_string()
+    }
+
+    /// Whether a connection comes to `listener` within `within` (it need not speak gRPC: the
+    /// attempt is what counts).
+    async fn connection_within(listener: &TcpListener, within: Duration) -> bool {
+        matches!(
+            tokio::time::timeout(within, listener.accept()).await,
+            Ok(Ok(_))
+        )
+    }
+
+    #[tokio::test]
+    async fn links_follow_the_directory_and_end_when_a_peer_leaves() {
+        // Goal: the directory, not an announcement, moves a peer to a new address, and a peer
+        // that left the cluster is no longer dialled. Method: listeners stand in for node 2 at
+        // two addresses; watch where its link connects.
+        let first = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let second = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let (events, mut events_rx) = mpsc::channel(1024);
+        tokio::spawn(async move { while events_rx.recv().await.is_some() {} });
+        let peer = NodeId(2);
+        let mut peers = Peers::start(
+            NodeId(1),
+            "127.0.0.1:1".to_owned(),
+            vec![(peer, addr_of(&first))],
+            Duration::from_millis(300),
+            events,
+        );
+        let message = || eraftpb::Message {
+            to: 2,
+            from: 1,
+            ..eraftpb::Message::default()
+        };
+        peers.send(peer, GroupId::FIRST_DATA, message());
+        assert!(connection_within(&first, Duration::from_secs(5)).await);
+
+        // An announcement of another address changes nothing; the directory does.
+        peers.ensure_peer(peer, &addr_of(&second));
+        peers.send(peer, GroupId::FIRST_DATA, message());
+        assert!(!connection_within(&second, Duration::from_secs(1)).await);
+        peers.sync_directory(&[(peer, addr_of(&second))]);
+        peers.send(peer, GroupId::FIRST_DATA, message());
+        assert!(connection_within(&second, Duration::from_secs(5)).await);
+
+        // Gone from the directory: its links end (a link waiting out its back-off, at most a
+        // second, sees that when it wakes), and nothing dials it again.
+        peers.sync_directory(&[]);
+        peers.send(peer, GroupId::FIRST_DATA, message());
+        let settled = tokio::time::Instant::now() + Duration::from_millis(1500);
+        for listener in [&first, &second] {
+            // Connections already made (the kernel queues them until accepted).
+            while connection_within(listener, Duration::from_millis(50)).await {}
+        }
+        tokio::time::sleep_until(settled).await;
+        for listener in [&first, &second] {
+            while connection_within(listener, Duration::from_millis(50)).await {}
+        }
+        assert!(!connection_within(&second, Duration::from_secs(3)).await);
+        assert!(!connection_within(&first, Duration::from_millis(100)).await);
     }
 }

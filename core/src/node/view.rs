@@ -87,10 +87,20 @@ impl Node {
     }
 
     /// The internal addresses of the members the system group's directory knows, this node's
-    /// included. The runtime connects to the ones it has no link to yet.
+    /// included, less those that left the cluster (in no configuration of any group this node
+    /// has one of). The runtime connects to each at the address listed and closes its links to
+    /// a peer that drops out of the list.
     pub fn peer_addrs(&self) -> Vec<(NodeId, String)> {
+        let configured: Vec<_> = self
+            .groups
+            .values()
+            .filter(|group| group.has_configuration())
+            .collect();
         self.directory()
             .members()
+            .filter(|member| {
+                configured.is_empty() || configured.iter().any(|group| group.is_member(member.id))
+            })
             .map(|member| (member.id, member.internal_addr.clone()))
             .collect()
     }
