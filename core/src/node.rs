@@ -529,8 +529,13 @@ impl Node {
         // A parked request of this connection (a write raft-rs dropped while leadership moves
         // on, or any command while no leader is known) keeps its later commands behind it:
         // served first, they would take effect before it (simulator, forward mode,
-        // membership-churn seed 20). They are dispatched again together, in order.
-        if self.parked.iter().any(|((client, _), _)| *client == key.0) {
+        // membership-churn seed 20). They are dispatched again together, in order. One that
+        // timed out while parked never runs, so it holds nothing up.
+        let behind_parked = self
+            .parked
+            .iter()
+            .any(|(parked, _)| parked.0 == key.0 && self.outstanding.contains_key(parked));
+        if behind_parked {
             self.set_stage(key, Stage::Parked);
             self.parked.push((key, Request::from(call)));
             return;

@@ -21,9 +21,9 @@
 //! second sends a few commands (which may change them), and the first runs a transaction,
 //! which Redis and Seshat must both run or both abort.
 //!
-//! Differences by design are not generated: keys and values over Seshat's size limits,
-//! anything that needs a leader (the test talks to the leader), and connection commands
-//! inside MULTI (Seshat refuses them).
+//! Differences by design are not generated: keys, values and commands over Seshat's size
+//! limits, anything that needs a leader (the test talks to the leader), and connection
+//! commands inside MULTI (Seshat refuses them).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
