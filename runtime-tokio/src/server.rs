@@ -187,9 +187,9 @@ pub async fn serve<D: Disk + 'static>(
     tokio::select! {
         () = &mut shutdown => {}
         ended = &mut driver => {
+            // A panic's `JoinError` names its message ("task 7 panicked with message ...").
             let why = match &ended {
                 Ok(_) => "it returned".to_owned(),
-                Err(error) if error.is_panic() => panic_text(error),
                 Err(error) => error.to_string(),
             };
             tracing::error!(node = config.node.id, %why, "the node's event loop stopped; stopping the node");
@@ -218,12 +218,6 @@ pub async fn serve<D: Disk + 'static>(
     internal.abort();
     let _ = internal.await;
     Ok(())
-}
-
-/// The message a panicked task's `JoinError` carries, when it is text.
-fn panic_text(error: &tokio::task::JoinError) -> String {
-    // `JoinError` hands the payload out only by value; its `Display` names the task instead.
-    format!("{error:?}")
 }
 
 /// Asks the cluster at `join_addr` to add this node, until it has (a member may be down or
