@@ -45,7 +45,7 @@ pub const GRPC_MESSAGE_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// by default), so an entry is about as large; raft-rs fills an append up to 1 MiB
 /// (`max_size_per_msg`) and always sends at least one entry; so one message is at most about
 /// 5 MiB, and a batch at most this plus one message: far below [`GRPC_MESSAGE_BYTES_MAX`]
-/// (256 messages of 1 MiB once made a batch no follower could take, forever).
+/// (256 messages of 1 MiB, a follower catching up, would make a batch four times that).
 const BATCH_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// First and largest pause between reconnection attempts.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(2));

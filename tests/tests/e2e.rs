@@ -334,7 +334,7 @@ fn limits_and_malformed_input_get_errors_and_the_node_keeps_serving() {
 fn a_command_too_large_for_one_log_entry_is_refused_and_writes_go_on() {
     // Goal: no command can make a log entry larger than the peers can receive (a DEL of
     // 270,000 keys of 250 bytes, 68 MB, once did: the entry exceeded the internal port's 64
-    // MiB message limit, the leader retried it forever and every later write timed out).
+    // MiB message limit, and the leader lost leadership over it; the DEL answered TRYAGAIN).
     // Method: send that DEL; it must be refused, and a SET right after it acknowledged.
     let cluster = Cluster::start(3);
     let leader = cluster.wait_for_leader(STARTUP);

@@ -63,9 +63,9 @@ impl CommandLimits {
     /// The most argument bytes one command may carry (each argument counts 4 bytes more, as
     /// in its log entry): what one log entry holds at most, so that the entry, and the Raft
     /// message that carries it, stay far below the internal port's 64 MiB message limit (a
-    /// DEL of 250,000 long keys once made an entry no peer could receive, and every later
-    /// write timed out). 4 MiB, as a transaction's queue, or more where the value limit needs
-    /// it: one SET of the largest value always fits.
+    /// DEL of 270,000 keys of 250 bytes once made an entry no peer could receive: the leader
+    /// lost leadership over it). 4 MiB, as a transaction's queue, or more where the value
+    /// limit needs it: one SET of the largest value always fits.
     pub fn arguments_bytes_max(&self) -> usize {
         transaction::TRANSACTION_BYTES_MAX.max(self.value_bytes_max + self.key_bytes_max + 4096)
     }
